@@ -11,6 +11,7 @@ from torch import nn
 
 from .backbone import EfficientNetFeatures
 from .bifpn import BiFpn
+from .checkpoint import Weights
 from .config import DetectorSpec
 from .head import HeadNet
 
@@ -24,6 +25,8 @@ class EfficientDet(nn.Module):
     """`forward(x)`: x float [B, 3, R, R], ImageNet-normalised RGB ->
     (class_outputs, box_outputs), lists over levels P3..Pmax of [B, A*C, H, W] and [B, A*4, H, W].
     """
+
+    weights: Weights | None = None  # set by `create_model`
 
     def __init__(self, spec: DetectorSpec) -> None:
         super().__init__()

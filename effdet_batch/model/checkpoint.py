@@ -1,0 +1,200 @@
+"""Finding, downloading, verifying and reading EfficientDet checkpoints.
+
+Sources: a local path, any fsspec URI (s3://, gs://, https://...), or the official release file of
+the variant (`None`). Remote files are downloaded once into the cache directory
+(`$EFFDET_BATCH_CACHE`, else `$XDG_CACHE_HOME/effdet_batch`, else `~/.cache/effdet_batch`).
+Clusters without GitHub access can set `EFFDET_BATCH_WEIGHTS_MIRROR` to a folder or bucket holding
+the release files under their published names.
+
+Files are read without executing code: `.pth` through `torch.load(weights_only=True)` and
+`.safetensors` through safetensors. A published file name carries the first 8 hex digits of its
+sha256 (`tf_efficientdet_d0_34-f153e0cf.pth`); such files are verified before use.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+from ..uri import basename, is_remote, redact
+from .config import DETECTORS, DetectorSpec
+
+__all__ = ["Weights", "cache_dir", "official_uri", "fetch", "read_state_dict", "file_sha256", "check_layout"]
+
+_logger = logging.getLogger(__name__)
+
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.(?:pth|pt|safetensors)$")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where a model's weights came from: printable source and sha256 (of the file, or of the
+    tensors for random weights and in-memory state dicts)."""
+
+    source: str
+    sha256: str
+
+
+def cache_dir() -> Path:
+    if os.environ.get("EFFDET_BATCH_CACHE"):
+        return Path(os.environ["EFFDET_BATCH_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "effdet_batch"
+
+
+def official_uri(spec: DetectorSpec) -> str:
+    """The release URL of `spec`'s checkpoint, or its copy under `EFFDET_BATCH_WEIGHTS_MIRROR`."""
+    mirror = os.environ.get("EFFDET_BATCH_WEIGHTS_MIRROR")
+    return f"{mirror.rstrip('/')}/{spec.checkpoint_name}" if mirror else spec.checkpoint_url
+
+
+def _expected_prefix(uri: str) -> str | None:
+    match = _HASH_IN_NAME.search(basename(uri))
+    return match.group(1) if match else None
+
+
+def _cache_path(uri: str) -> Path:
+    name = basename(uri)
+    if _expected_prefix(uri):  # content-addressed name: one cache entry whatever the URL
+        return cache_dir() / name
+    return cache_dir() / hashlib.sha256(uri.encode()).hexdigest()[:16] / name
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verify(path: Path, source: str) -> str:
+    """sha256 of the file; refuses it when its name promises another hash."""
+    sha = file_sha256(path)
+    expected = _expected_prefix(source)
+    if expected and not sha.startswith(expected):
+        raise CheckpointError(
+            f"checkpoint {redact(source)} failed verification: its sha256 starts with {sha[:len(expected)]}, "
+            f"its name says {expected}; the file is corrupt or not the published one "
+            f"(delete {path} if it is a cached copy, and fetch it again)"
+        )
+    return sha
+
+
+def fetch(uri: str, spec: DetectorSpec) -> tuple[Path, str]:
+    """A local, verified copy of the checkpoint at `uri`, and its sha256."""
+    if not is_remote(uri):
+        path = Path(uri.removeprefix("file://")).expanduser()
+        if not path.is_file():
+            raise CheckpointError(
+                f"checkpoint file not found: {path} (expected the tf_efficientdet_{spec.name} "
+                f".pth or .safetensors file, or --weights random for a smoke run)"
+            )
+        return path, _verify(path, uri)
+    target = _cache_path(uri)
+    if target.is_file():
+        return target, _verify(target, uri)
+    _download(uri, target, spec)
+    return target, _verify(target, uri)
+
+
+def _download(uri: str, target: Path, spec: DetectorSpec) -> None:
+    import fsspec  # deferred: only needed when something is downloaded
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _logger.info("downloading %s to %s", redact(uri), target)
+    # A unique temporary name, renamed at the end, so that concurrent actors never read a half file.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, fsspec.open(uri, "rb") as src:
+            while chunk := src.read(_CHUNK):
+                out.write(chunk)
+        os.replace(tmp, target)
+    except Exception as exc:
+        os.unlink(tmp)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            f"cannot download the tf_efficientdet_{spec.name} checkpoint from {redact(uri)} ({reason}); "
+            f"offline, fetch {basename(uri)} elsewhere and pass its path with --weights "
+            f"(checkpoint= in Python), copy it to {target}, or set EFFDET_BATCH_WEIGHTS_MIRROR "
+            f"to a folder or bucket holding it; --weights random runs a smoke test"
+        ) from None
+
+
+def read_state_dict(path: Path, source: str) -> dict[str, torch.Tensor]:
+    """Tensors of a `.safetensors` or `.pth` file, read without executing code."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint {redact(source)} is not a readable .pth/.safetensors state dict ({reason[:200]})"
+        ) from None
+    if not isinstance(state, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise CheckpointError(
+            f"checkpoint {redact(source)} holds a {type(state).__name__}, not a state dict of tensors"
+        )
+    return dict(state)
+
+
+def _signature(shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...] | None:
+    """(stem width, BiFPN width, BiFPN cells, head repeats, levels) read off checkpoint keys."""
+    try:
+        return (
+            shapes["backbone.conv_stem.weight"][0],
+            shapes["class_net.conv_rep.0.conv_pw.weight"][0],
+            len({k.split(".")[2] for k in shapes if k.startswith("fpn.cell.")}),
+            len({k.split(".")[2] for k in shapes if k.startswith("class_net.conv_rep.")}),
+            len({k.split(".")[3] for k in shapes if k.startswith("class_net.bn_rep.0.")}),
+        )
+    except (KeyError, IndexError):
+        return None
+
+
+def _spec_signature(spec: DetectorSpec) -> tuple[int, ...]:
+    return (spec.backbone_spec.stem_channels, spec.fpn_channels, spec.fpn_repeats, spec.head_repeats,
+            spec.num_levels)
+
+
+def check_layout(
+    state: dict[str, torch.Tensor], expected: Mapping[str, torch.Tensor], spec: DetectorSpec, source: str
+) -> dict[str, torch.Tensor]:
+    """`state` completed with absent `num_batches_tracked` counters, or an error naming the mismatch."""
+    state = dict(state)
+    for key, value in expected.items():
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = torch.zeros_like(value)
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if not (missing or unexpected or wrong):
+        return state
+    found = _signature({k: tuple(v.shape) for k, v in state.items()})
+    alike = [name for name, s in DETECTORS.items() if _spec_signature(s) == found]
+    looks = f"it looks like a tf_efficientdet_{' or '.join(alike)} checkpoint" if alike else \
+        "it matches no EfficientDet variant"
+    if wrong:
+        k = wrong[0]
+        example = f"{k}: expected {tuple(expected[k].shape)}, found {tuple(state[k].shape)}"
+    else:
+        example = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
+    raise CheckpointError(
+        f"checkpoint {redact(source)} does not fit tf_efficientdet_{spec.name}: {len(missing)} missing, "
+        f"{len(unexpected)} unexpected and {len(wrong)} mis-shaped tensors (e.g. {example}); {looks}"
+    )

@@ -1,0 +1,68 @@
+"""`model_info`: size and cost of a variant, computed from the architecture itself."""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import PUBLISHED_COCO_AP, get_spec
+from .efficientdet import EfficientDet
+
+__all__ = ["model_info"]
+
+
+@functools.lru_cache(maxsize=None)
+def _count(name: str) -> tuple[int, int]:
+    """(parameters, multiply-accumulates of one forward pass at the native size).
+
+    Built and run on the meta device (shapes only: no memory, no arithmetic, so D7x costs what D0
+    does). MACs are counted per convolution from its declared kernel, output size and groups, the
+    count torch's FlopCounterMode gives (/2), independent of how a layer implements its padding.
+    """
+    spec = get_spec(name)
+    macs = 0
+
+    def count(module: nn.Conv2d, _: object, output: torch.Tensor) -> None:
+        nonlocal macs
+        kh, kw = module.kernel_size
+        macs += output[0].numel() * (module.in_channels // module.groups) * kh * kw
+
+    with torch.device("meta"):
+        model = EfficientDet(spec).eval()
+        x = torch.empty(1, 3, spec.image_size, spec.image_size)
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            module.register_forward_hook(count)
+    with torch.no_grad():
+        model(x)
+    return sum(p.numel() for p in model.parameters()), macs
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """Architecture, size and cost of a variant.
+
+    Returns:
+        `name`, `image_size`, `backbone`, `fpn_channels`, `fpn_repeats`, `head_repeats`,
+        `fusion`, `levels` ([min, max]), `anchor_scale`, `num_classes`, `params`, `macs` (one
+        image at `image_size`), `published_coco_ap` and `checkpoint_url`.
+    """
+    spec = get_spec(name)
+    params, macs = _count(spec.name)
+    return {
+        "name": spec.name,
+        "image_size": spec.image_size,
+        "backbone": spec.backbone_spec.name,
+        "fpn_channels": spec.fpn_channels,
+        "fpn_repeats": spec.fpn_repeats,
+        "head_repeats": spec.head_repeats,
+        "fusion": spec.fusion,
+        "levels": [spec.min_level, spec.max_level],
+        "anchor_scale": spec.anchor_scale,
+        "num_classes": spec.num_classes,
+        "params": params,
+        "macs": macs,
+        "published_coco_ap": PUBLISHED_COCO_AP[spec.name],
+        "checkpoint_url": spec.checkpoint_url,
+    }
