@@ -115,12 +115,12 @@ def _download(uri: str, target: Path, spec: DetectorSpec) -> None:
     # A unique temporary name, renamed at the end, so that concurrent actors never read a half file.
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, fsspec.open(uri, "rb") as src:
-            while chunk := src.read(_CHUNK):
-                out.write(chunk)
+        os.close(fd)
+        fs, path = fsspec.core.url_to_fs(uri)
+        fs.get_file(path, tmp)
         os.replace(tmp, target)
     except Exception as exc:
-        os.unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(
             f"cannot download the tf_efficientdet_{spec.name} checkpoint from {redact(uri)} ({reason}); "

@@ -1,0 +1,135 @@
+"""Model throughput benchmarks: forward pass alone and `Detector.predict` end to end.
+
+Each measurement is one record (a dict, printed as a JSON line by `jobs/benchmark.py`) with the
+images/s, batch latency percentiles and peak memory of the device, so that cost tables can be
+built without a full run.
+"""
+from __future__ import annotations
+
+import platform
+import resource
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .model import Detector, letterbox, model_info
+from .model.preprocess import normalize
+
+__all__ = ["benchmark_model", "load_images", "device_name"]
+
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+
+def load_images(folder: Path | None, count: int, seed: int = 0) -> list[np.ndarray]:
+    """`count` RGB images cycled from `folder`, or seeded 640x480 noise when there is none."""
+    if folder is not None and folder.is_dir():
+        from PIL import Image
+
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+        if files:
+            images = []
+            for path in files[:count]:
+                with Image.open(path) as im:
+                    images.append(np.asarray(im.convert("RGB")))
+            return [images[i % len(images)] for i in range(count)]
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} x{torch.get_num_threads()} threads"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_memory(device: torch.device) -> int:
+    """Peak bytes: allocated on the GPU, or the process's peak resident set on the CPU."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def _time(fn, device: torch.device, warmup: int, iterations: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _record(kind: str, detector: Detector, batch_size: int, times: Sequence[float]) -> dict[str, Any]:
+    info = model_info(detector.spec.name)
+    seconds = np.asarray(times)
+    return {
+        "benchmark": kind,
+        "model": detector.spec.name,
+        "device": detector.device.type,
+        "device_name": device_name(detector.device),
+        "precision": detector.precision,
+        "batch_size": batch_size,
+        "iterations": len(times),
+        "images_per_second": round(batch_size * len(times) / float(seconds.sum()), 3),
+        "batch_latency_ms_p50": round(float(np.percentile(seconds, 50)) * 1000, 2),
+        "batch_latency_ms_p95": round(float(np.percentile(seconds, 95)) * 1000, 2),
+        "peak_memory_bytes": _peak_memory(detector.device),
+        "params": info["params"],
+        "macs": info["macs"],
+        "image_size": info["image_size"],
+        "weights": detector.weights.source if detector.weights else None,
+        "torch": torch.__version__,
+    }
+
+
+def benchmark_model(
+    name: str,
+    *,
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 4,
+    iterations: int = 10,
+    warmup: int = 2,
+    weights: str | None = "random",
+    compile: bool = False,
+    images: Sequence[np.ndarray] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield a `forward` record (network only, on prepared input) then a `predict` record
+    (letterbox + upload + forward + postprocess) for one model."""
+    detector = Detector(name, checkpoint=weights, device=device, precision=precision, compile=compile)
+    batch = list(images) if images is not None else load_images(None, batch_size)
+    batch = (batch * (batch_size // len(batch) + 1))[:batch_size]
+    canvases = np.stack([letterbox(image, detector.image_size)[0] for image in batch])
+    x = normalize(torch.from_numpy(canvases).to(detector.device))
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[detector.precision]
+
+    @torch.inference_mode()
+    def forward() -> None:
+        with torch.autocast(detector.device.type, dtype=dtype, enabled=detector.precision != "fp32"):
+            detector.model(x)
+
+    if detector.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(detector.device)
+    yield _record("forward", detector, batch_size, _time(forward, detector.device, warmup, iterations))
+    yield _record(
+        "predict", detector, batch_size,
+        _time(lambda: detector.predict(batch), detector.device, warmup, iterations),
+    )

@@ -1,0 +1,60 @@
+"""Throughput of EfficientDet models on this machine, as JSON lines.
+
+    python jobs/benchmark.py --model d0 --device cpu --batch-size 4
+    python jobs/benchmark.py --models d0,d1,d2 --device cuda --precision bf16 --batch-size 16
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without install
+
+from effdet_batch.cli import positive_int, run_cli  # noqa: E402
+
+DEFAULT_IMAGES = Path(__file__).resolve().parents[1] / "examples" / "images"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", "--models", dest="models", default="d0",
+                        help="variant or comma-separated variants (d0..d7, d7x)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--precision", default="auto", help="auto, fp32, bf16, fp16")
+    parser.add_argument("--batch-size", type=positive_int, default=4)
+    parser.add_argument("--iterations", type=positive_int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--weights", default="random",
+                        help="random (default: speed does not depend on the values), a path/URI, or official")
+    parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES,
+                        help="folder of photos to benchmark predict on (default: bundled samples)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def run() -> int:
+        from effdet_batch.benchmark import benchmark_model, load_images
+        from effdet_batch.model import get_spec
+
+        names = [get_spec(n).name for n in args.models.split(",") if n.strip()]
+        images = load_images(args.images, args.batch_size)
+        weights = None if args.weights == "official" else args.weights
+        for name in names:
+            for record in benchmark_model(
+                name, device=args.device, precision=args.precision, batch_size=args.batch_size,
+                iterations=args.iterations, warmup=args.warmup, weights=weights,
+                compile=args.compile, images=images,
+            ):
+                print(json.dumps(record), flush=True)
+        return 0
+
+    return run_cli(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Shared fixtures: the read-only `../shared` material and real photos.
+
+Tests that need `../shared` skip with a reason when it is absent, except under CI=true, where its
+absence is an error.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EFFDET_BATCH_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{SHARED} is missing: CI must run with ../shared beside the checkout")
+        pytest.skip(f"{SHARED} is absent (reference material lives beside the checkout)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def parity(shared: Path) -> dict:
+    root = shared / "reference" / "parity_d0"
+    return {
+        "checkpoint": root / "tf_efficientdet_d0_seed0.pth",
+        "expected": json.loads((root / "expected_d0_seed0.json").read_text()),
+        "head_outputs": root / "head_outputs_d0_seed0.npz",
+    }
+
+
+@pytest.fixture(scope="session")
+def indoor85(shared: Path) -> Path:
+    return shared / "data" / "indoor85"
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def photos(indoor85: Path) -> list[np.ndarray]:
+    """Four real photos (640x480)."""
+    return [read_rgb(p) for p in sorted((indoor85 / "images").glob("*.jpg"))[:4]]

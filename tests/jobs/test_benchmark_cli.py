@@ -1,0 +1,30 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from jobs import benchmark
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_benchmark_prints_forward_and_predict_records(capsys):
+    assert benchmark.main(["--model", "d0", "--device", "cpu", "--batch-size", "2",
+                           "--iterations", "2", "--warmup", "1"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["benchmark"] for r in records] == ["forward", "predict"]
+    for r in records:
+        assert r["model"] == "d0" and r["device"] == "cpu" and r["batch_size"] == 2
+        assert r["images_per_second"] > 0 and r["peak_memory_bytes"] > 0
+        assert r["batch_latency_ms_p50"] <= r["batch_latency_ms_p95"]
+        assert r["weights"] == "random(seed=0)"
+
+
+def test_benchmark_misuse_is_one_line_and_exit_2():
+    for args in (["--model", "d9"], ["--batch-size", "-3"]):
+        run = subprocess.run([sys.executable, "jobs/benchmark.py", *args, "--device", "cpu"],
+                             cwd=REPO, capture_output=True, text=True)
+        assert run.returncode == 2, run.stderr
+        assert run.stdout == ""
+        assert len(run.stderr.strip().splitlines()) == 1 or "usage:" in run.stderr
+        assert "error:" in run.stderr.strip().splitlines()[-1]

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import torch
+
+from effdet_batch.errors import ConfigError
+from effdet_batch.model import Detector, letterbox, postprocess
+from effdet_batch.model.preprocess import FILL_COLOR, normalize
+
+
+@pytest.fixture(scope="module")
+def detector(parity):
+    return Detector("d0", checkpoint=str(parity["checkpoint"]), device="cpu")
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x["classes"], y["classes"])
+        np.testing.assert_allclose(x["scores"], y["scores"], atol=1e-5)
+        np.testing.assert_allclose(x["boxes"], y["boxes"], atol=1e-3)
+
+
+def test_predict_equals_letterbox_model_postprocess_by_hand(detector, photos):
+    boxed = [letterbox(p, 512) for p in photos]
+    x = normalize(torch.from_numpy(np.stack([c for c, _ in boxed])))
+    with torch.inference_mode():
+        class_out, box_out = detector.model(x)
+    by_hand = postprocess(class_out, box_out, "d0", [s for _, s in boxed],
+                          [(p.shape[1], p.shape[0]) for p in photos])
+    _same(detector.predict(photos), by_hand)
+
+
+def _matched(a, b, count):
+    """Each of a's top `count` detections has its own counterpart in b (same class, box within
+    0.01 px, score within 1e-4): equal up to the order of near-tied scores."""
+    unused = list(range(len(b["scores"])))
+    for i in range(count):
+        hits = [j for j in unused if b["classes"][j] == a["classes"][i]
+                and abs(b["scores"][j] - a["scores"][i]) < 1e-4
+                and np.abs(b["boxes"][j] - a["boxes"][i]).max() < 1e-2]
+        assert hits, f"detection {i} of {a['classes'][i]} at {a['boxes'][i]} has no counterpart"
+        unused.remove(hits[0])
+
+
+def test_predictions_do_not_depend_on_batch_composition(detector, photos):
+    # Batched convolutions round differently from single ones (~1e-6), which may reorder
+    # near-tied scores; the detections themselves must be the same.
+    together = detector.predict(photos[:3])
+    alone = [detector.predict([p])[0] for p in photos[:3]]
+    for a, b in zip(together, alone):
+        _matched(a, b, 90)
+
+
+def test_detections_are_in_original_pixels_and_clipped(detector, photos):
+    image = photos[0][:300, :200]  # a portrait crop: height-limited letterbox
+    (det,) = detector.predict([image])
+    assert det["boxes"].shape == (100, 4) and det["boxes"].dtype == np.float32
+    assert (det["boxes"][:, [0, 2]] <= 200).all() and (det["boxes"][:, [1, 3]] <= 300).all()
+    assert (det["boxes"] >= 0).all()
+    assert np.all(np.diff(det["scores"]) <= 0)
+    assert det["classes"].min() >= 1 and det["classes"].max() <= 90
+
+
+def test_letterbox_keeps_aspect_and_fills_with_the_mean_colour(photos):
+    canvas, scale = letterbox(photos[0], 512)  # 640x480 -> 512x384
+    assert canvas.shape == (512, 512, 3) and canvas.dtype == np.uint8 and scale == 0.8
+    assert (canvas[384:] == FILL_COLOR).all()
+    small, s = letterbox(np.zeros((10, 20, 3), np.uint8), 512)
+    assert s == 25.6 and (small[:256] == 0).all() and (small[256:] == FILL_COLOR).all()
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        letterbox(np.zeros((10, 10), np.uint8), 512)
+
+
+def test_max_detections_and_soft_nms(parity, photos):
+    hard = Detector("d0", checkpoint=str(parity["checkpoint"]), device="cpu", max_detections=10)
+    soft = Detector("d0", checkpoint=str(parity["checkpoint"]), device="cpu", max_detections=10, soft_nms=True)
+    (h,), (s,) = hard.predict(photos[:1]), soft.predict(photos[:1])
+    assert len(h["scores"]) == len(s["scores"]) == 10
+    assert s["scores"][0] == pytest.approx(h["scores"][0])  # the first pick is never decayed
+    assert np.all(np.diff(s["scores"]) <= 1e-7)
+
+
+def test_predict_of_nothing_and_bad_settings(detector):
+    assert detector.predict([]) == []
+    with pytest.raises(ConfigError, match="precision"):
+        Detector("d0", checkpoint="random", device="cpu", precision="fp8")
+    with pytest.raises(ConfigError, match="device"):
+        Detector("d0", checkpoint="random", device="tpu")
+    with pytest.raises(ConfigError, match="max_detections"):
+        Detector("d0", checkpoint="random", device="cpu", max_detections=0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
+def test_cuda_without_gpu_is_a_clear_error():
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        Detector("d0", checkpoint="random", device="cuda")
