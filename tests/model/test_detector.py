@@ -5,6 +5,7 @@ import torch
 from effdet_batch.errors import ConfigError
 from effdet_batch.model import Detector, letterbox, postprocess
 from effdet_batch.model.preprocess import FILL_COLOR, normalize
+from tests.helpers import assert_same_detections
 
 
 @pytest.fixture(scope="module")
@@ -30,25 +31,11 @@ def test_predict_equals_letterbox_model_postprocess_by_hand(detector, photos):
     _same(detector.predict(photos), by_hand)
 
 
-def _matched(a, b, count):
-    """Each of a's top `count` detections has its own counterpart in b (same class, box within
-    0.01 px, score within 1e-4): equal up to the order of near-tied scores."""
-    unused = list(range(len(b["scores"])))
-    for i in range(count):
-        hits = [j for j in unused if b["classes"][j] == a["classes"][i]
-                and abs(b["scores"][j] - a["scores"][i]) < 1e-4
-                and np.abs(b["boxes"][j] - a["boxes"][i]).max() < 1e-2]
-        assert hits, f"detection {i} of {a['classes'][i]} at {a['boxes'][i]} has no counterpart"
-        unused.remove(hits[0])
-
-
 def test_predictions_do_not_depend_on_batch_composition(detector, photos):
-    # Batched convolutions round differently from single ones (~1e-6), which may reorder
-    # near-tied scores; the detections themselves must be the same.
     together = detector.predict(photos[:3])
     alone = [detector.predict([p])[0] for p in photos[:3]]
     for a, b in zip(together, alone):
-        _matched(a, b, 90)
+        assert_same_detections(a, b)
 
 
 def test_detections_are_in_original_pixels_and_clipped(detector, photos):

@@ -1,0 +1,52 @@
+"""Everything one inference run needs, validated once."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ..errors import ConfigError
+from ..model.config import get_spec
+
+__all__ = ["PipelineConfig"]
+
+
+def _new_run_id() -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Settings of `jobs/infer.py`; `weights=None` means the official checkpoint."""
+
+    model: str
+    inputs: tuple[str, ...]
+    output: str
+    weights: str | None = None
+    batch_size: int = 8
+    precision: str = "auto"
+    device: str = "auto"
+    num_gpus_per_actor: float = 1.0
+    actors: tuple[int, int] = (1, 1)
+    min_score: float = 0.0
+    max_detections: int = 100
+    limit: int | None = None
+    run_id: str = field(default_factory=_new_run_id)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", get_spec(self.model).name)
+        if not self.inputs:
+            raise ConfigError("at least one --input is required")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
+        if not 0 < self.num_gpus_per_actor <= 8:
+            raise ConfigError(f"--num-gpus-per-actor must be in (0, 8], got {self.num_gpus_per_actor}")
+        low, high = self.actors
+        if not 1 <= low <= high:
+            raise ConfigError(f"--actors must be N or MIN,MAX with 1 <= MIN <= MAX, got {low},{high}")
+        if not 0 <= self.min_score <= 1:
+            raise ConfigError(f"--min-score must be in [0, 1], got {self.min_score}")
+        if self.max_detections < 1:
+            raise ConfigError(f"--max-detections must be at least 1, got {self.max_detections}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {self.limit}")

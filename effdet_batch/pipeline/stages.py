@@ -1,0 +1,98 @@
+"""Pipeline stages as plain callables over batches (dict of numpy arrays); no Ray in here.
+
+    read_and_prepare:  {image_id, source_uri}            -> + {canvas, scale, width, height, error}
+    DetectStage:       prepared batch                     -> output rows (OUTPUT_SCHEMA)
+
+Failures never drop a row: an image that cannot be read or decoded carries its `error` through to
+the output.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..model import Detector, letterbox
+from .decode import DEFAULT_MAX_PIXELS, DecodeError, decode_image
+from .schema import detection_rows, error_rows
+
+__all__ = ["read_and_prepare", "DetectStage"]
+
+_logger = logging.getLogger(__name__)
+
+
+def _read(uri: str) -> bytes:
+    import fsspec
+
+    with fsspec.open(uri, "rb") as f:
+        return f.read()
+
+
+def read_and_prepare(
+    batch: dict[str, np.ndarray], image_size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> dict[str, np.ndarray]:
+    """Read each image (unless the batch already carries its `bytes`), decode and letterbox it.
+
+    Returns the batch with `canvas` uint8 [B, R, R, 3], `scale` float32 [B], `width`/`height`
+    int32 [B] (displayed size) and `error` (empty string when fine); failed rows get a blank canvas.
+    """
+    ids = batch["image_id"]
+    count = len(ids)
+    canvases = np.zeros((count, image_size, image_size, 3), np.uint8)
+    scales = np.ones(count, np.float32)
+    sizes = np.zeros((count, 2), np.int32)
+    errors = np.full(count, "", dtype=object)
+    for i in range(count):
+        try:
+            data = batch["bytes"][i] if "bytes" in batch else _read(str(batch["source_uri"][i]))
+            image = decode_image(data if data is not None else b"", max_pixels)
+            canvases[i], scales[i] = letterbox(image, image_size)
+            sizes[i] = image.shape[1], image.shape[0]
+        except DecodeError as exc:
+            errors[i] = str(exc)
+        except (OSError, ValueError) as exc:  # unreadable object: permissions, vanished, network
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            errors[i] = f"cannot read {batch['source_uri'][i]}: {reason}"
+    out = {k: v for k, v in batch.items() if k != "bytes"}
+    out.update(canvas=canvases, scale=scales, width=sizes[:, 0], height=sizes[:, 1], error=errors)
+    return out
+
+
+class DetectStage:
+    """Runs a `Detector` on prepared batches; the model is loaded once per instance (actor)."""
+
+    def __init__(
+        self,
+        model: str,
+        weights: str | None,
+        device: str,
+        precision: str,
+        run_id: str,
+        max_detections: int = 100,
+        min_score: float = 0.0,
+    ) -> None:
+        self.detector = Detector(model, checkpoint=weights, device=device, precision=precision,
+                                 max_detections=max_detections)
+        self.model = self.detector.spec.name
+        self.sha256 = self.detector.weights.sha256 if self.detector.weights else ""
+        self.run_id = run_id
+        self.min_score = min_score
+
+    def __call__(self, batch: dict[str, Any]) -> pa.Table:
+        errors = np.asarray(batch["error"], dtype=object)
+        ok = np.flatnonzero(errors == "")
+        bad = np.flatnonzero(errors != "")
+        tables = []
+        if len(ok):
+            sizes = np.stack([batch["width"][ok], batch["height"][ok]], 1)
+            detections = self.detector.detect(batch["canvas"][ok], batch["scale"][ok], sizes)
+            if self.min_score > 0:
+                detections = [{k: v[d["scores"] >= self.min_score] for k, v in d.items()} for d in detections]
+            tables.append(detection_rows(batch["image_id"][ok], batch["source_uri"][ok], sizes.tolist(),
+                                         detections, self.model, self.sha256, self.run_id))
+        if len(bad):
+            tables.append(error_rows(batch["image_id"][bad], batch["source_uri"][bad], errors[bad].tolist(),
+                                     self.model, self.sha256, self.run_id))
+        return pa.concat_tables(tables)

@@ -1,0 +1,15 @@
+"""Assertions shared by tests."""
+import numpy as np
+
+
+def assert_same_detections(a: dict, b: dict, count: int = 90) -> None:
+    """a's top `count` detections each have their own counterpart in b: same class, box within
+    0.01 px, score within 1e-4. Batched convolutions round differently from single ones (~1e-6),
+    which can swap near-tied scores between batch compositions; the detections are the same."""
+    unused = list(range(len(b["scores"])))
+    for i in range(min(count, len(a["scores"]))):
+        hits = [j for j in unused if b["classes"][j] == a["classes"][i]
+                and abs(b["scores"][j] - a["scores"][i]) < 1e-4
+                and np.abs(np.asarray(b["boxes"][j]) - np.asarray(a["boxes"][i])).max() < 1e-2]
+        assert hits, f"detection {i} (class {a['classes'][i]} at {a['boxes'][i]}) has no counterpart"
+        unused.remove(hits[0])

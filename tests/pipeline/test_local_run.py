@@ -1,0 +1,71 @@
+"""The job end to end on a real local Ray: folder of files -> Parquet -> read back."""
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from effdet_batch.model import Detector
+from effdet_batch.pipeline.decode import decode_image
+from jobs import infer
+from tests.helpers import assert_same_detections
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+def test_folder_to_parquet_matches_detector(ray_local, indoor85, tmp_path, capsys):
+    # Seeded random weights: their scores are distinct, unlike the parity checkpoint's (11 distinct
+    # values in its top 100), so detections compare across batch compositions.
+    src = tmp_path / "in" / "nested"
+    src.mkdir(parents=True)
+    names = sorted(p.name for p in (indoor85 / "images").glob("*.jpg"))[:3]
+    for name in names:
+        shutil.copy(indoor85 / "images" / name, src / name.upper().replace(".JPG", ".JPG"))
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (src / "notes.txt").write_text("not an image: skipped")
+    out = tmp_path / "out"
+    code = infer.main(["--model", "d0", "--input", str(tmp_path / "in"), "--output", str(out),
+                       "--weights", "random", "--batch-size", "2", "--device", "cpu",
+                       "--run-id", "t1"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["images_total"], summary["images_ok"], summary["images_failed"]) == (4, 3, 1)
+    assert json.loads((out / "_manifest-t1.json").read_text())["images_ok"] == 3
+    table = pd.read_parquet(out)
+    assert len(table) == 4 and table["image_id"].is_unique
+    assert table.loc[table["image_id"].str.endswith("broken.jpg"), "error"].item()
+    detector = Detector("d0", "random", device="cpu")
+    for _, row in table[table["error"].isna()].iterrows():
+        image = decode_image(open(row["source_uri"], "rb").read())
+        (want,) = detector.predict([image])
+        got = {"boxes": np.stack(row["boxes"]), "scores": row["scores"], "classes": row["category_ids"]}
+        assert len(got["scores"]) == len(want["scores"])
+        assert_same_detections(got, want)
+
+
+def test_missing_input_and_unwritable_output_fail_before_inference(tmp_path, capsys):
+    code = infer.main(["--model", "d0", "--input", str(tmp_path / "nope"), "--output", str(tmp_path / "o"),
+                       "--weights", "random"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err[-1].startswith("error: input") and "does not exist" in err[-1]
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = infer.main(["--model", "d0", "--input", str(tmp_path), "--output", str(blocker / "sub"),
+                       "--weights", "random"])
+    assert code == 1 and "cannot write to output" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_dry_run_counts_without_running(indoor85, tmp_path, capsys):
+    code = infer.main(["--model", "d3", "--input", str(indoor85 / "images"), "--output", str(tmp_path / "o"),
+                       "--dry-run", "--limit", "5"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and summary["dry_run"] and summary["images_total"] == 5
+    assert not list((tmp_path / "o").glob("*.parquet"))

@@ -1,0 +1,65 @@
+"""Pipeline stages on plain dicts of numpy arrays, without Ray."""
+import io
+
+import numpy as np
+import pyarrow as pa
+from PIL import Image
+
+from effdet_batch.model import Detector
+from effdet_batch.pipeline.decode import decode_image
+from effdet_batch.pipeline.schema import OUTPUT_SCHEMA
+from effdet_batch.pipeline.stages import DetectStage, read_and_prepare
+
+
+def _png(array, **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG", **kw)
+    return buf.getvalue()
+
+
+def test_prepare_then_detect_gives_one_row_per_image_with_errors_explained(parity, photos, indoor85):
+    jpeg = (indoor85 / "images" / "2007_000027.jpg").read_bytes()
+    batch = {
+        "image_id": np.array(["a.jpg", "empty.jpg", "junk.jpg", "half.jpg"], dtype=object),
+        "source_uri": np.array(["a.jpg", "empty.jpg", "junk.jpg", "half.jpg"], dtype=object),
+        "bytes": np.array([jpeg, b"", b"<html>404</html>", jpeg[:200]], dtype=object),
+    }
+    prepared = read_and_prepare(batch, 512)
+    assert prepared["canvas"].shape == (4, 512, 512, 3) and "bytes" not in prepared
+    assert prepared["error"][0] == "" and "empty file" in prepared["error"][1]
+    assert "not an image" in prepared["error"][2] and prepared["error"][3]
+    stage = DetectStage("d0", str(parity["checkpoint"]), "cpu", "fp32", run_id="r1")
+    table = stage(prepared)
+    assert isinstance(table, pa.Table) and table.schema.equals(OUTPUT_SCHEMA)
+    rows = {r["image_id"]: r for r in table.to_pylist()}
+    assert set(rows) == {"a.jpg", "empty.jpg", "junk.jpg", "half.jpg"}
+    ok = rows["a.jpg"]
+    assert ok["error"] is None and (ok["width"], ok["height"]) == (640, 480)
+    expected = Detector("d0", str(parity["checkpoint"]), device="cpu").predict([decode_image(jpeg)])[0]
+    np.testing.assert_allclose(np.array(ok["boxes"]), expected["boxes"], atol=1e-3)
+    assert ok["category_ids"] == expected["classes"].tolist() and ok["num_detections"] == 100
+    assert len(ok["labels"]) == 100 and ok["run_id"] == "r1" and ok["model"] == "d0"
+    for name in ("empty.jpg", "junk.jpg", "half.jpg"):
+        assert rows[name]["error"] and rows[name]["boxes"] is None
+
+
+def test_decode_orientation_modes_and_bombs():
+    wide = np.zeros((10, 30, 3), np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+    buf = io.BytesIO()
+    Image.fromarray(wide).save(buf, format="JPEG", exif=exif)
+    assert decode_image(buf.getvalue()).shape == (30, 10, 3)
+    grey16 = Image.fromarray(np.full((4, 4), 65535, np.uint16))
+    buf = io.BytesIO()
+    grey16.save(buf, format="PNG")
+    assert decode_image(buf.getvalue()).min() == 255
+    rgba = np.zeros((4, 4, 4), np.uint8)  # fully transparent -> white
+    assert decode_image(_png(rgba)).min() == 255
+    big = _png(np.zeros((200, 200, 3), np.uint8))
+    try:
+        decode_image(big, max_pixels=100)
+    except ValueError as exc:
+        assert "over the limit" in str(exc)
+    else:
+        raise AssertionError("pixel limit not enforced")
