@@ -5,7 +5,7 @@ traceback.
 """
 from __future__ import annotations
 
-__all__ = ["EffdetBatchError", "ConfigError", "CheckpointError", "InputError", "OutputError"]
+__all__ = ["EffdetBatchError", "ConfigError", "CheckpointError", "InputError", "OutputError", "first_line"]
 
 
 class EffdetBatchError(Exception):
@@ -30,3 +30,9 @@ class InputError(EffdetBatchError):
 
 class OutputError(EffdetBatchError):
     """An output location that cannot be written."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message reduced to its first line (its type name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

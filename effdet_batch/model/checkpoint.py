@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, first_line
 from ..uri import basename, is_remote, redact
 from .config import DETECTORS, DetectorSpec
 
@@ -121,7 +121,7 @@ def _download(uri: str, target: Path, spec: DetectorSpec) -> None:
         os.replace(tmp, target)
     except Exception as exc:
         Path(tmp).unlink(missing_ok=True)
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise CheckpointError(
             f"cannot download the tf_efficientdet_{spec.name} checkpoint from {redact(uri)} ({reason}); "
             f"offline, fetch {basename(uri)} elsewhere and pass its path with --weights "
@@ -140,7 +140,7 @@ def read_state_dict(path: Path, source: str) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise CheckpointError(
             f"checkpoint {redact(source)} is not a readable .pth/.safetensors state dict ({reason[:200]})"
         ) from None

@@ -12,6 +12,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..errors import first_line
+
 __all__ = ["DEFAULT_MAX_PIXELS", "DecodeError", "decode_image"]
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 10k x 10k; far above any camera, far below a bomb
@@ -42,7 +44,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
     except UnidentifiedImageError:
         raise DecodeError(f"not an image (starts with {data[:8]!r})") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise DecodeError(f"cannot decode image: {reason}") from None
 
 

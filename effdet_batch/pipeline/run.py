@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from ..errors import OutputError
+from ..errors import OutputError, first_line
 from ..uri import redact
 from .config import PipelineConfig
 from .sources import list_images
@@ -31,7 +31,7 @@ def check_writable(output: str) -> None:
             f.write(b"ok")
         fs.rm(fsspec.core.url_to_fs(probe)[1])
     except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise OutputError(f"cannot write to output {redact(output)}: {reason}") from None
 
 

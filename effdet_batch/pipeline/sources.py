@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from ..uri import redact
 
 __all__ = ["IMAGE_SUFFIXES", "list_images"]
@@ -26,7 +26,7 @@ def list_images(uri: str) -> list[str]:
     except InputError:
         raise
     except Exception as exc:  # credentials, unknown bucket, network: say which input and why
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise InputError(f"cannot list input {redact(uri)}: {reason}") from None
     local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
     return sorted(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ..errors import first_line
 from ..model import Detector, letterbox
 from .decode import DEFAULT_MAX_PIXELS, DecodeError, decode_image
 from .schema import detection_rows, error_rows
@@ -53,7 +54,7 @@ def read_and_prepare(
         except DecodeError as exc:
             errors[i] = str(exc)
         except (OSError, ValueError) as exc:  # unreadable object: permissions, vanished, network
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = first_line(exc)
             errors[i] = f"cannot read {batch['source_uri'][i]}: {reason}"
     out = {k: v for k, v in batch.items() if k != "bytes"}
     out.update(canvas=canvases, scale=scales, width=sizes[:, 0], height=sizes[:, 1], error=errors)
