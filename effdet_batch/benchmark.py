@@ -119,16 +119,12 @@ def benchmark_model(
     batch = (batch * (batch_size // len(batch) + 1))[:batch_size]
     canvases = np.stack([letterbox(image, detector.image_size)[0] for image in batch])
     x = normalize(torch.from_numpy(canvases).to(detector.device))
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[detector.precision]
-
-    @torch.inference_mode()
-    def forward() -> None:
-        with torch.autocast(detector.device.type, dtype=dtype, enabled=detector.precision != "fp32"):
-            detector.model(x)
-
     if detector.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(detector.device)
-    yield _record("forward", detector, batch_size, _time(forward, detector.device, warmup, iterations))
+    yield _record(
+        "forward", detector, batch_size,
+        _time(lambda: detector.forward(x), detector.device, warmup, iterations),
+    )
     yield _record(
         "predict", detector, batch_size,
         _time(lambda: detector.predict(batch), detector.device, warmup, iterations),

@@ -106,6 +106,14 @@ class Detector:
         return self.spec.image_size
 
     @torch.inference_mode()
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The network at this detector's precision: normalised [B, 3, R, R] on its device ->
+        (class_outputs, box_outputs) per level."""
+        with torch.autocast(self.device.type, dtype=PRECISIONS[self.precision],
+                            enabled=self.precision != "fp32"):
+            return self.model(x)
+
+    @torch.inference_mode()
     def detect(
         self,
         canvases: np.ndarray | torch.Tensor,
@@ -129,10 +137,7 @@ class Detector:
                              f"got {x.dtype} {tuple(x.shape)}")
         if self.device.type == "cuda":
             x = x.pin_memory().to(self.device, non_blocking=True)
-        x = normalize(x)
-        with torch.autocast(self.device.type, dtype=PRECISIONS[self.precision],
-                            enabled=self.precision != "fp32"):
-            class_out, box_out = self.model(x)
+        class_out, box_out = self.forward(normalize(x))
         out = postprocess_batch(
             class_out,
             box_out,
