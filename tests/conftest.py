@@ -50,3 +50,32 @@ def read_rgb(path: Path) -> np.ndarray:
 def photos(indoor85: Path) -> list[np.ndarray]:
     """Four real photos (640x480)."""
     return [read_rgb(p) for p in sorted((indoor85 / "images").glob("*.jpg"))[:4]]
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 HTTP API (moto's server mode) on 127.0.0.1; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="module")
+def s3_env(s3_server):
+    """This module's processes (and the Ray workers they start) talk to the loopback S3."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {**S3_CREDENTIALS, "AWS_ENDPOINT_URL": s3_server}.items():
+            mp.setenv(key, value)
+        yield s3_server

@@ -13,3 +13,30 @@ def assert_same_detections(a: dict, b: dict, count: int = 90) -> None:
                 and np.abs(np.asarray(b["boxes"][j]) - np.asarray(a["boxes"][i])).max() < 1e-2]
         assert hits, f"detection {i} (class {a['classes'][i]} at {a['boxes'][i]}) has no counterpart"
         unused.remove(hits[0])
+
+
+def tar_bytes(members: dict[str, bytes]) -> bytes:
+    """A tar archive (WebDataset layout when the names are key.ext) holding `members`."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def parquet_bytes(columns: dict[str, list], types: dict | None = None) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = types or {}
+    table = pa.table({k: pa.array(v, types.get(k)) for k, v in columns.items()})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()

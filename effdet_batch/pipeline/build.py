@@ -1,30 +1,102 @@
 """The Ray Data wiring, and the only module that imports ray.
 
-    work list (one row per image URI)
+    ShardDatasource    read tasks: shards -> work rows (one per image; ids, and bytes for tar/Parquet)
+      [CheckpointFilter added by Ray Data on a rerun: drops images that already have a row]
       -> read_and_prepare   CPU tasks: read, decode, letterbox (uint8 canvases travel on)
       -> DetectStage        actor pool, model loaded once per actor, GPU when the cluster has one
-      -> write_parquet
+      -> write_parquet      checkpointed: a row is committed together with its file
 """
 from __future__ import annotations
 
+import os
+
 import ray
+from ray.data import Datasource, ReadTask
+from ray.data.block import BlockMetadata
+from ray.data.checkpoint import CheckpointConfig
 
 from ..model import get_spec
 from .config import PipelineConfig
+from .readers import WORK_SCHEMA, ReadOptions, read_shards
+from .sources import Shard
 from .stages import DetectStage, read_and_prepare
 
-__all__ = ["build_dataset", "cluster_has_gpus"]
+__all__ = ["ShardDatasource", "build_dataset", "cluster_has_gpus", "describe_device", "checkpoint_path",
+           "enable_checkpointing"]
+
+CHECKPOINT_DIR = "_checkpoint"  # pyarrow and Ray skip "_"-prefixed names when reading the output
 
 
 def cluster_has_gpus() -> bool:
     return ray.cluster_resources().get("GPU", 0) > 0
 
 
-def build_dataset(cfg: PipelineConfig, uris: list[str], device: str) -> ray.data.Dataset:
-    """The lazy dataset of output rows for `uris`; `device` is `cuda` or `cpu` for the actors."""
+def describe_device(device: str, precision: str, num_gpus: float) -> dict[str, str]:
+    """The device the detector actors run on and the precision they resolve `precision` to,
+    asked of a worker like them (the driver may have no GPU)."""
+
+    @ray.remote(num_gpus=num_gpus if device.startswith("cuda") else 0, num_cpus=0)
+    def probe() -> dict[str, str]:
+        from ..benchmark import device_name
+        from ..model.detector import resolve_device, resolve_precision
+
+        resolved = resolve_device(device)
+        return {"device_name": device_name(resolved), "precision": resolve_precision(precision, resolved)}
+
+    return ray.get(probe.remote())
+
+
+class ShardDatasource(Datasource):
+    """Reads shards into work rows; a Read, so that Ray Data's checkpoint filter applies to it."""
+
+    def __init__(self, shards: list[Shard], options: ReadOptions) -> None:
+        self.shards = shards
+        self.options = options
+
+    def estimate_inmemory_data_size(self) -> int | None:
+        return None
+
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context=None):
+        count = max(1, min(parallelism, len(self.shards)))
+        options = self.options
+        tasks = []
+        for i in range(count):
+            part = self.shards[i * len(self.shards) // count:(i + 1) * len(self.shards) // count]
+            only_files = all(s.kind == "files" for s in part)
+            metadata = BlockMetadata(num_rows=len(part) if only_files else None, size_bytes=None,
+                                     exec_stats=None, input_files=tuple(s.uri for s in part))
+            tasks.append(ReadTask(lambda part=part: read_shards(part, options), metadata,
+                                  schema=WORK_SCHEMA, per_task_row_limit=per_task_row_limit))
+        return tasks
+
+
+def checkpoint_path(output: str) -> str:
+    return f"{output.rstrip('/')}/{CHECKPOINT_DIR}"
+
+
+def enable_checkpointing(output: str) -> None:
+    """Rows are committed with their Parquet file and a rerun skips the committed images. The
+    checkpoint is kept after success, so rerunning a finished command writes nothing twice."""
+    ray.data.DataContext.get_current().checkpoint_config = CheckpointConfig(
+        id_column="image_id", checkpoint_path=checkpoint_path(output), delete_checkpoint_on_success=False
+    )
+
+
+def _cpu_threads(actors: int) -> int:
+    """Torch threads per CPU detector actor: the node's cores shared by the actors (Ray would
+    leave each at its one reserved CPU's worth, OMP_NUM_THREADS=1)."""
+    per_node = max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
+    return max(1, min(per_node, os.cpu_count() or 1) // actors)
+
+
+def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.data.Dataset:
+    """The lazy dataset of output rows for `shards`; `device` is `cuda` or `cpu` for the actors."""
     spec = get_spec(cfg.model)
-    items = ray.data.from_items([{"image_id": u, "source_uri": u} for u in uris])
-    prepared = items.map_batches(
+    options = ReadOptions(cfg.image_column, cfg.id_column, rows_per_block=cfg.batch_size)
+    work = ray.data.read_datasource(ShardDatasource(shards, options))
+    if cfg.limit is not None:
+        work = work.limit(cfg.limit)
+    prepared = work.map_batches(
         read_and_prepare,
         fn_kwargs={"image_size": spec.image_size},
         batch_size=cfg.batch_size,
@@ -42,6 +114,7 @@ def build_dataset(cfg: PipelineConfig, uris: list[str], device: str) -> ray.data
             "run_id": cfg.run_id,
             "max_detections": cfg.max_detections,
             "min_score": cfg.min_score,
+            "threads": None if gpu else _cpu_threads(cfg.actors[1]),
         },
         batch_size=cfg.batch_size,
         batch_format="numpy",

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from ..errors import ConfigError
 from ..model.config import get_spec
+from .sources import FORMATS
 
 __all__ = ["PipelineConfig"]
 
@@ -17,12 +18,19 @@ def _new_run_id() -> str:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Settings of `jobs/infer.py`; `weights=None` means the official checkpoint."""
+    """Settings of `jobs/infer.py`; `weights=None` means the official checkpoint.
+
+    `format`, `image_column` and `id_column` say how to read the inputs (see `sources`,
+    `readers`); `rows_per_file` is the least number of rows per output Parquet file (and the unit
+    of resume); `s3_endpoint` overrides AWS_ENDPOINT_URL for this job and its workers."""
 
     model: str
     inputs: tuple[str, ...]
     output: str
     weights: str | None = None
+    format: str = "auto"
+    image_column: str = "image"
+    id_column: str | None = None
     batch_size: int = 8
     precision: str = "auto"
     device: str = "auto"
@@ -31,12 +39,16 @@ class PipelineConfig:
     min_score: float = 0.0
     max_detections: int = 100
     limit: int | None = None
+    rows_per_file: int = 4096
+    s3_endpoint: str | None = None
     run_id: str = field(default_factory=_new_run_id)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", get_spec(self.model).name)
         if not self.inputs:
             raise ConfigError("at least one --input is required")
+        if self.format not in FORMATS:
+            raise ConfigError(f"unknown --format {self.format!r}: expected one of {', '.join(FORMATS)}")
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
         if not 0 < self.num_gpus_per_actor <= 8:
@@ -50,3 +62,7 @@ class PipelineConfig:
             raise ConfigError(f"--max-detections must be at least 1, got {self.max_detections}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}")
+        if self.rows_per_file < 1:
+            raise ConfigError(f"--rows-per-file must be at least 1, got {self.rows_per_file}")
+        if self.s3_endpoint and not self.s3_endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"--s3-endpoint must be an http(s):// URL, got {self.s3_endpoint!r}")

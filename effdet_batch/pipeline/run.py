@@ -1,38 +1,50 @@
-"""One inference run: validate, list, run the Ray Data pipeline, count, write the run manifest."""
+"""One inference run: validate, resolve the inputs, run the Ray Data pipeline, count, write the
+run manifest."""
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
+from collections import Counter
 from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from ..errors import OutputError, first_line
-from ..uri import redact
+from ..uri import is_remote, redact
 from .config import PipelineConfig
-from .sources import list_images
+from .sources import resolve_inputs
 
-__all__ = ["run_inference", "check_writable"]
+__all__ = ["run_inference", "check_writable", "manifest_uri", "summary_text"]
 
 _logger = logging.getLogger(__name__)
 
 
 def check_writable(output: str) -> None:
-    """Create the output location and write/delete a probe, or fail with one line before any work."""
+    """Write and delete a probe under `output`, or fail with one line before any work. A missing
+    bucket is reported, not created (s3fs would create it on the first write)."""
     import fsspec
 
     probe = f"{output.rstrip('/')}/_write_check"
     try:
         fs, root = fsspec.core.url_to_fs(output)
-        fs.makedirs(root, exist_ok=True)
+        if is_remote(output):
+            bucket = root.split("/", 1)[0]
+            if not fs.exists(bucket):
+                raise FileNotFoundError(f"bucket {bucket!r} does not exist")
+        else:
+            fs.makedirs(root, exist_ok=True)
         with fsspec.open(probe, "wb") as f:
             f.write(b"ok")
         fs.rm(fsspec.core.url_to_fs(probe)[1])
     except Exception as exc:
-        reason = first_line(exc)
-        raise OutputError(f"cannot write to output {redact(output)}: {reason}") from None
+        raise OutputError(f"cannot write to output {redact(output)}: {first_line(exc)}") from None
+
+
+def manifest_uri(output: str, run_id: str) -> str:
+    return f"{output.rstrip('/')}/_manifest-{run_id}.json"
 
 
 def _versions() -> dict[str, str]:
@@ -49,12 +61,36 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _count_rows(output: str, run_id: str) -> tuple[int, int, list[tuple[str, str]]]:
+    """(rows in the output, rows of this run, this run's failures as (image_id, error))."""
+    import fsspec
+    import pyarrow.dataset as pds
+
+    fs, root = fsspec.core.url_to_fs(output)
+    table = pds.dataset(root, filesystem=fs, format="parquet").to_table(columns=["image_id", "run_id", "error"])
+    mine = table.filter(pds.field("run_id") == run_id)
+    failed = mine.filter(pds.field("error").is_valid())
+    return table.num_rows, mine.num_rows, list(zip(failed["image_id"].to_pylist(), failed["error"].to_pylist()))
+
+
+def _start_ray(address: str | None, s3_endpoint: str | None) -> None:
+    import ray
+
+    # Workers read and write object storage themselves: they need the same endpoint.
+    env = {"AWS_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}
+    ray.init(address=address, ignore_reinit_error=True, logging_level=logging.WARNING,
+             runtime_env={"env_vars": env} if env else None)
+
+
 def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool = False) -> dict[str, Any]:
-    """Run (or, with `dry_run`, only validate) the job; returns the run summary (also the manifest)."""
+    """Run (or, with `dry_run`, only validate) the job; returns the run summary (also the manifest).
+
+    Rerunning with the same output resumes: images that already have a row are skipped.
+    """
     started, start = _now(), time.perf_counter()
-    uris = [uri for source in cfg.inputs for uri in list_images(source)]
-    if cfg.limit is not None:
-        uris = uris[: cfg.limit]
+    if cfg.s3_endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = cfg.s3_endpoint
+    shards = resolve_inputs(cfg.inputs, cfg.format)
     check_writable(cfg.output)
     summary: dict[str, Any] = {
         "run_id": cfg.run_id,
@@ -63,45 +99,68 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
         "input": [redact(i) for i in cfg.inputs],
         "output": redact(cfg.output),
         "started": started,
-        "images_total": len(uris),
+        "shards": dict(Counter(s.kind for s in shards)),
         "batch_size": cfg.batch_size,
     }
     if dry_run:
-        return {**summary, "dry_run": True}
-
-    import pyarrow.dataset as pds
-    import ray
-
-    from .build import build_dataset, cluster_has_gpus
-
-    ray.init(address=address, ignore_reinit_error=True, logging_level=logging.WARNING)
-    device = cfg.device if cfg.device != "auto" else ("cuda" if cluster_has_gpus() else "cpu")
-    dataset = build_dataset(cfg, uris, device)
-    dataset.write_parquet(cfg.output)
-    stats = dataset.stats()
+        # Image files are counted here; tar, Parquet shards and manifests only when read.
+        files = summary["shards"].get("files", 0) if len(summary["shards"]) == 1 else None
+        if files is not None and cfg.limit is not None:
+            files = min(files, cfg.limit)
+        return {**summary, "images_total": files, "dry_run": True}
 
     import fsspec
+    import ray
 
-    fs, root = fsspec.core.url_to_fs(cfg.output)
-    written = pds.dataset(root, filesystem=fs, format="parquet").to_table(
-        columns=["run_id", "error"], filter=pds.field("run_id") == cfg.run_id
-    )
-    ok = written.column("error").null_count  # error is null exactly for processed images
+    from .build import build_dataset, cluster_has_gpus, describe_device, enable_checkpointing
+
+    _start_ray(address, cfg.s3_endpoint)
+    device = cfg.device if cfg.device != "auto" else ("cuda" if cluster_has_gpus() else "cpu")
+    enable_checkpointing(cfg.output)
+    dataset = build_dataset(cfg, shards, device)
+    dataset.write_parquet(cfg.output, min_rows_per_file=cfg.rows_per_file)
+    stats = dataset.stats()
+    in_output, written, failures = _count_rows(cfg.output, cfg.run_id)
     wall = time.perf_counter() - start
     summary.update(
         finished=_now(),
-        images_ok=ok,
-        images_failed=written.num_rows - ok,
-        images_written=written.num_rows,
+        images_total=written,
+        images_ok=written - len(failures),
+        images_failed=len(failures),
+        images_in_output=in_output,
         wall_seconds=round(wall, 3),
-        images_per_second=round(written.num_rows / wall, 3) if wall > 0 else None,
+        images_per_second=round(written / wall, 3) if wall > 0 else None,
         device=device,
-        device_count=int(ray.cluster_resources().get("GPU", 0)) if device.startswith("cuda") else 0,
-        precision=cfg.precision,
-        config={k: v for k, v in asdict(cfg).items() if k not in ("weights", "inputs", "output")},
+        # GPUs, or CPU nodes: the units the cost report prices.
+        device_count=(int(ray.cluster_resources().get("GPU", 0)) if device.startswith("cuda")
+                      else sum(1 for n in ray.nodes() if n["Alive"])),
+        **describe_device(device, cfg.precision, cfg.num_gpus_per_actor),
+        config={k: v for k, v in asdict(cfg).items() if k not in ("weights", "inputs", "output", "s3_endpoint")},
+        failures=[{"image_id": i, "error": e} for i, e in failures[:100]],
         ray_data_stats=stats,
         versions=_versions(),
     )
-    with fsspec.open(f"{cfg.output.rstrip('/')}/_manifest-{cfg.run_id}.json", "w") as f:
+    with fsspec.open(manifest_uri(cfg.output, cfg.run_id), "w") as f:
         json.dump(summary, f, indent=1)
     return summary
+
+
+def summary_text(summary: dict[str, Any], failures_shown: int = 5) -> str:
+    """The run summary on one screen, for people (the JSON line is for programs)."""
+    if summary.get("dry_run"):
+        return (f"dry run {summary['run_id']}: {summary['model']}, shards {summary['shards']}, "
+                f"output {summary['output']} writable; nothing was run")
+    lines = [
+        f"run {summary['run_id']}: EfficientDet-{summary['model']} ({summary['weights']} weights)",
+        f"  images   {summary['images_total']} this run: {summary['images_ok']} ok, "
+        f"{summary['images_failed']} failed; {summary['images_in_output']} in the output in all",
+        f"  speed    {summary['images_per_second']} images/s over {summary['wall_seconds']} s",
+        f"  device   {summary['device']} x{summary['device_count']} ({summary['device_name']}), "
+        f"{summary['precision']}, batch {summary['batch_size']}",
+        f"  output   {summary['output']}  (manifest _manifest-{summary['run_id']}.json)",
+    ]
+    for failure in summary["failures"][:failures_shown]:
+        lines.append(f"  failed   {failure['image_id']}: {failure['error']}")
+    if summary["images_failed"] > failures_shown:
+        lines.append(f"  ... {summary['images_failed'] - failures_shown} more failures: see the `error` column")
+    return "\n".join(lines)

@@ -1,36 +1,103 @@
-"""Listing the images of an input URI (local path, s3://, gs://...) through fsspec."""
+"""What the inputs are: each `--input` URI resolved (on the driver) into shards of a known format.
+
+Formats:
+    files     image files (jpg, jpeg, png, webp, bmp, gif, tif, tiff; any case); one shard per image
+    tar       tar shards in WebDataset layout; their image members are the images
+    parquet   Parquet shards with a binary image column (and optionally an id column)
+    manifest  text (one URI per line), CSV or Parquet files listing image URIs, so that a lake of
+              millions of objects is never listed
+
+`auto` tells them apart by suffix. A prefix is searched at any depth, and its files of other kinds
+are skipped; a manifest is only ever a file named directly (a stray notes.txt under a prefix of
+images is not a manifest).
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from ..errors import InputError, first_line
+from ..errors import ConfigError, InputError, first_line
 from ..uri import redact
 
-__all__ = ["IMAGE_SUFFIXES", "list_images"]
+__all__ = ["FORMATS", "IMAGE_SUFFIXES", "Shard", "is_image_name", "resolve_inputs"]
 
+FORMATS = ("auto", "files", "tar", "parquet", "manifest")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+_SUFFIXES = {
+    "files": IMAGE_SUFFIXES,
+    "tar": frozenset({".tar", ".tgz"}),
+    "parquet": frozenset({".parquet", ".pq"}),
+    "manifest": frozenset({".txt", ".lst", ".csv", ".tsv", ".parquet", ".pq"}),
+}
+# Under `auto`, a prefix holds images, tar shards and Parquet shards; manifests are named directly.
+_AUTO_IN_PREFIX = ("files", "tar", "parquet")
+_AUTO_FILE = ("files", "tar", "parquet", "manifest")
 
 
-def list_images(uri: str) -> list[str]:
-    """URIs of the image files under `uri` at any depth (other files skipped), sorted; or `uri`
-    itself when it is one file. Raises InputError when it does not exist or cannot be listed."""
+@dataclass(frozen=True)
+class Shard:
+    """One unit of input: an image file, a tar shard, a Parquet shard or a manifest."""
+
+    kind: str
+    uri: str
+
+
+def _suffix(path: str) -> str:
+    name = PurePosixPath(path).name.lower()
+    return ".tar" if name.endswith((".tar.gz", ".tar")) else PurePosixPath(name).suffix
+
+
+def is_image_name(path: str) -> bool:
+    return _suffix(path) in IMAGE_SUFFIXES
+
+
+def _kind(path: str, kinds: tuple[str, ...]) -> str | None:
+    suffix = _suffix(path)
+    return next((k for k in kinds if suffix in _SUFFIXES[k]), None)
+
+
+def _list(uri: str) -> tuple[bool, list[str]]:
+    """(is_file, paths): `uri` itself when it is a file, else every file under it."""
     import fsspec
 
     try:
         fs, root = fsspec.core.url_to_fs(uri)
         if fs.isfile(root):
-            return [uri]
+            return True, [uri]
         if not fs.isdir(root):
             raise InputError(f"input {redact(uri)} does not exist (no such file, prefix or bucket)")
         paths = fs.find(root)
     except InputError:
         raise
     except Exception as exc:  # credentials, unknown bucket, network: say which input and why
-        reason = first_line(exc)
-        raise InputError(f"cannot list input {redact(uri)}: {reason}") from None
-    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
-    return sorted(
-        p if local else fs.unstrip_protocol(p)
-        for p in paths
-        if PurePosixPath(p).suffix.lower() in IMAGE_SUFFIXES
-    )
+        raise InputError(f"cannot list input {redact(uri)}: {first_line(exc)}") from None
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    local = "file" in protocols or "local" in protocols
+    return False, sorted(p if local else fs.unstrip_protocol(p) for p in paths)
+
+
+def resolve_inputs(inputs: tuple[str, ...] | list[str], fmt: str = "auto") -> list[Shard]:
+    """The shards of every input (`fmt`: one of FORMATS), in input order and sorted within each;
+    duplicates dropped.
+
+    Raises InputError for an input that does not exist, cannot be listed or holds nothing of the
+    format, and ConfigError for a file whose format `auto` cannot tell.
+    """
+    shards: dict[str, Shard] = {}
+    for uri in inputs:
+        is_file, paths = _list(uri)
+        if is_file:
+            kind = fmt if fmt != "auto" else _kind(uri, _AUTO_FILE)
+            if kind is None:
+                raise ConfigError(f"cannot tell the format of {redact(uri)} from its name: pass --format")
+            found = [Shard(kind, uri)]
+        else:
+            kinds = _AUTO_IN_PREFIX if fmt == "auto" else (fmt,)
+            found = [Shard(k, p) for p in paths if (k := _kind(p, kinds))]
+            if not found:
+                wanted = "images, tar or Parquet shards" if fmt == "auto" else f"{fmt} inputs"
+                raise InputError(f"input {redact(uri)} holds no {wanted} ({len(paths)} other files)")
+        for shard in found:
+            shards.setdefault(shard.uri, shard)
+    return list(shards.values())
+

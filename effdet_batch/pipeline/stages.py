@@ -1,6 +1,6 @@
 """Pipeline stages as plain callables over batches (dict of numpy arrays); no Ray in here.
 
-    read_and_prepare:  {image_id, source_uri}            -> + {canvas, scale, width, height, error}
+    read_and_prepare:  work rows (readers.WORK_SCHEMA)   -> + {canvas, scale, width, height}
     DetectStage:       prepared batch                     -> output rows (OUTPUT_SCHEMA)
 
 Failures never drop a row: an image that cannot be read or decoded carries its `error` through to
@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import torch
 
 from ..errors import first_line
 from ..model import Detector, letterbox
 from .decode import DEFAULT_MAX_PIXELS, DecodeError, decode_image
+from .readers import read_bytes
 from .schema import detection_rows, error_rows
 
 __all__ = ["read_and_prepare", "DetectStage"]
@@ -24,38 +26,33 @@ __all__ = ["read_and_prepare", "DetectStage"]
 _logger = logging.getLogger(__name__)
 
 
-def _read(uri: str) -> bytes:
-    import fsspec
-
-    with fsspec.open(uri, "rb") as f:
-        return f.read()
-
-
 def read_and_prepare(
     batch: dict[str, np.ndarray], image_size: int, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> dict[str, np.ndarray]:
-    """Read each image (unless the batch already carries its `bytes`), decode and letterbox it.
+    """Decode and letterbox each work row (WORK_SCHEMA), reading its bytes when the shard did not.
 
-    Returns the batch with `canvas` uint8 [B, R, R, 3], `scale` float32 [B], `width`/`height`
-    int32 [B] (displayed size) and `error` (empty string when fine); failed rows get a blank canvas.
+    Returns the rows without `bytes`, plus `canvas` uint8 [B, R, R, 3], `scale` float32 [B],
+    `width`/`height` int32 [B] (displayed size) and `error` ("" when fine); failed rows get a blank
+    canvas and keep their error.
     """
     ids = batch["image_id"]
     count = len(ids)
     canvases = np.zeros((count, image_size, image_size, 3), np.uint8)
     scales = np.ones(count, np.float32)
     sizes = np.zeros((count, 2), np.int32)
-    errors = np.full(count, "", dtype=object)
-    for i in range(count):
+    errors = np.array([e or "" for e in batch["error"]], dtype=object)
+    for i in np.flatnonzero(errors == ""):
+        data = batch["bytes"][i]
         try:
-            data = batch["bytes"][i] if "bytes" in batch else _read(str(batch["source_uri"][i]))
-            image = decode_image(data if data is not None else b"", max_pixels)
+            if data is None:
+                data = read_bytes(str(batch["source_uri"][i]))
+            image = decode_image(data, max_pixels)
             canvases[i], scales[i] = letterbox(image, image_size)
             sizes[i] = image.shape[1], image.shape[0]
         except DecodeError as exc:
             errors[i] = str(exc)
-        except (OSError, ValueError) as exc:  # unreadable object: permissions, vanished, network
-            reason = first_line(exc)
-            errors[i] = f"cannot read {batch['source_uri'][i]}: {reason}"
+        except (OSError, ValueError) as exc:  # unreadable object: permissions, vanished, network, size
+            errors[i] = f"cannot read {batch['source_uri'][i]}: {first_line(exc)}"
     out = {k: v for k, v in batch.items() if k != "bytes"}
     out.update(canvas=canvases, scale=scales, width=sizes[:, 0], height=sizes[:, 1], error=errors)
     return out
@@ -73,7 +70,10 @@ class DetectStage:
         run_id: str,
         max_detections: int = 100,
         min_score: float = 0.0,
+        threads: int | None = None,
     ) -> None:
+        if threads:
+            torch.set_num_threads(threads)
         self.detector = Detector(model, checkpoint=weights, device=device, precision=precision,
                                  max_detections=max_detections)
         self.model = self.detector.spec.name

@@ -51,14 +51,14 @@ def test_folder_to_parquet_matches_detector(ray_local, indoor85, tmp_path, capsy
         assert_same_detections(got, want)
 
 
-def test_missing_input_and_unwritable_output_fail_before_inference(tmp_path, capsys):
+def test_missing_input_and_unwritable_output_fail_before_inference(indoor85, tmp_path, capsys):
     code = infer.main(["--model", "d0", "--input", str(tmp_path / "nope"), "--output", str(tmp_path / "o"),
                        "--weights", "random"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err[-1].startswith("error: input") and "does not exist" in err[-1]
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    code = infer.main(["--model", "d0", "--input", str(tmp_path), "--output", str(blocker / "sub"),
+    code = infer.main(["--model", "d0", "--input", str(indoor85 / "images"), "--output", str(blocker / "sub"),
                        "--weights", "random"])
     assert code == 1 and "cannot write to output" in capsys.readouterr().err.strip().splitlines()[-1]
 

@@ -23,6 +23,7 @@ def test_prepare_then_detect_gives_one_row_per_image_with_errors_explained(parit
         "image_id": np.array(["a.jpg", "empty.jpg", "junk.jpg", "half.jpg"], dtype=object),
         "source_uri": np.array(["a.jpg", "empty.jpg", "junk.jpg", "half.jpg"], dtype=object),
         "bytes": np.array([jpeg, b"", b"<html>404</html>", jpeg[:200]], dtype=object),
+        "error": np.array([None] * 4, dtype=object),
     }
     prepared = read_and_prepare(batch, 512)
     assert prepared["canvas"].shape == (4, 512, 512, 3) and "bytes" not in prepared

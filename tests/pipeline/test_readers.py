@@ -1,0 +1,104 @@
+"""Inputs without Ray: format resolution and the work rows of each shard format."""
+import pyarrow as pa
+import pytest
+
+from effdet_batch.errors import ConfigError, InputError
+from effdet_batch.pipeline.readers import WORK_SCHEMA, ReadOptions, read_shards
+from effdet_batch.pipeline.sources import Shard, resolve_inputs
+from tests.helpers import parquet_bytes, tar_bytes
+
+JPEG = b"\xff\xd8\xff\xe0 not decoded here"
+
+
+def _rows(shards, **options):
+    tables = list(read_shards(shards, ReadOptions(**options)))
+    assert all(t.schema.equals(WORK_SCHEMA) for t in tables)
+    return pa.concat_tables(tables).to_pylist() if tables else []
+
+
+def test_auto_format_classifies_a_prefix_and_named_files(tmp_path):
+    (tmp_path / "lake" / "deep").mkdir(parents=True)
+    (tmp_path / "lake" / "deep" / "A.JPEG").write_bytes(JPEG)
+    (tmp_path / "lake" / "b.png").write_bytes(JPEG)
+    (tmp_path / "lake" / "shard-0.tar").write_bytes(tar_bytes({}))
+    (tmp_path / "lake" / "part-0.parquet").write_bytes(parquet_bytes({"image": [JPEG]}))
+    (tmp_path / "lake" / "notes.txt").write_text("a stray text file under a prefix is not a manifest")
+    (tmp_path / "list.txt").write_text("lake/b.png\n")
+    shards = resolve_inputs([str(tmp_path / "lake"), str(tmp_path / "list.txt"), str(tmp_path / "lake" / "b.png")])
+    assert [(s.kind, s.uri.rsplit("/", 1)[-1]) for s in shards] == [
+        ("files", "b.png"), ("files", "A.JPEG"), ("parquet", "part-0.parquet"), ("tar", "shard-0.tar"),
+        ("manifest", "list.txt"),
+    ]  # b.png named twice is one shard
+    assert [s.kind for s in resolve_inputs([str(tmp_path / "lake")], "tar")] == ["tar"]
+    with pytest.raises(ConfigError, match="cannot tell the format"):
+        resolve_inputs([str(_touch(tmp_path / "x.bin"))])
+    with pytest.raises(InputError, match="holds no manifest inputs"):
+        resolve_inputs([str(tmp_path / "lake" / "deep")], "manifest")
+    with pytest.raises(InputError, match="does not exist"):
+        resolve_inputs([str(tmp_path / "missing")])
+
+
+def _touch(path):
+    path.write_bytes(b"")
+    return path
+
+
+def test_tar_members_become_rows_and_a_truncated_member_an_error(tmp_path):
+    shard = tmp_path / "s.tar"
+    shard.write_bytes(tar_bytes({"a/0001.jpg": JPEG, "a/0001.cls": b"3", "a/0002.PNG": b"png", "../../etc/passwd": b"x"}))
+    rows = _rows([Shard("tar", str(shard))], rows_per_block=1)
+    assert [(r["image_id"], r["bytes"], r["error"]) for r in rows] == [
+        (f"{shard}#a/0001.jpg", JPEG, None), (f"{shard}#a/0002.PNG", b"png", None),
+    ]
+    assert not (tmp_path / "etc").exists() and all(r["source_uri"] == str(shard) for r in rows)
+
+    whole = tar_bytes({"0001.jpg": JPEG, "0002.jpg": b"y" * 2000})
+    truncated = tmp_path / "t.tar"
+    truncated.write_bytes(whole[:512 + 512 + 512 + 700])  # cut inside the second member's data
+    rows = _rows([Shard("tar", str(truncated))])
+    assert [r["image_id"].rsplit("#", 1)[-1] for r in rows] == ["0001.jpg", "0002.jpg"]
+    assert rows[0]["error"] is None and "truncated tar member" in rows[1]["error"]
+
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"<html>not a tar</html>")
+    (row,) = _rows([Shard("tar", str(junk))])
+    assert row["image_id"] == str(junk) and row["error"].startswith("cannot read tar shard")
+
+
+def test_parquet_rows_with_ids_row_numbers_nulls_and_structs(tmp_path):
+    shard = tmp_path / "p.parquet"
+    shard.write_bytes(parquet_bytes({"key": ["x", "y", "z"], "image": [JPEG, None, b"png"]}))
+    rows = _rows([Shard("parquet", str(shard))], id_column="key", rows_per_block=2)
+    assert [r["image_id"] for r in rows] == [f"{shard}#x", f"{shard}#y", f"{shard}#z"]
+    assert rows[0]["bytes"] == JPEG and "null" in rows[1]["error"] and rows[2]["bytes"] == b"png"
+    assert [r["image_id"] for r in _rows([Shard("parquet", str(shard))])] == [f"{shard}#{i}" for i in range(3)]
+
+    hf = tmp_path / "hf.parquet"  # the Hugging Face datasets Image layout: struct<bytes, path>
+    hf.write_bytes(parquet_bytes({"img": [{"bytes": JPEG, "path": "0.jpg"}]}))
+    (row,) = _rows([Shard("parquet", str(hf))], image_column="img")
+    assert row["bytes"] == JPEG and row["error"] is None
+
+    (row,) = _rows([Shard("parquet", str(shard))], image_column="pixels")
+    assert row["image_id"] == str(shard) and "no column 'pixels'" in row["error"]
+    (row,) = _rows([Shard("parquet", str(shard))], image_column="key")
+    assert "expected binary image bytes" in row["error"]
+
+
+def test_manifests_text_csv_parquet(tmp_path):
+    text = tmp_path / "m.txt"
+    text.write_text("# nightly list\n\nimgs/a.jpg\n/abs/b.jpg\ns3://lake/c.jpg\nimgs/a.jpg\n")
+    uris = [r["image_id"] for r in _rows([Shard("manifest", str(text))])]
+    assert uris == [f"{tmp_path}/imgs/a.jpg", "/abs/b.jpg", "s3://lake/c.jpg"]
+    csv = tmp_path / "m.csv"
+    csv.write_text("label,uri\ncat,/x/1.jpg\ndog,/x/2.jpg\n")
+    assert [r["source_uri"] for r in _rows([Shard("manifest", str(csv))])] == ["/x/1.jpg", "/x/2.jpg"]
+    pq_manifest = tmp_path / "m.parquet"
+    pq_manifest.write_bytes(parquet_bytes({"n": [1, 2], "source_uri": ["/y/1.jpg", "/y/2.jpg"]}))
+    rows = _rows([Shard("manifest", str(pq_manifest))])
+    assert [r["image_id"] for r in rows] == ["/y/1.jpg", "/y/2.jpg"] and all(r["bytes"] is None for r in rows)
+
+
+def test_blocks_hold_at_most_rows_per_block(tmp_path):
+    shards = [Shard("files", f"/img/{i}.jpg") for i in range(7)]
+    tables = list(read_shards(shards, ReadOptions(rows_per_block=3)))
+    assert [t.num_rows for t in tables] == [3, 3, 1]
