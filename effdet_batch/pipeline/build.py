@@ -21,14 +21,31 @@ from .readers import WORK_SCHEMA, ReadOptions, read_shards
 from .sources import Shard
 from .stages import DetectStage, read_and_prepare
 
-__all__ = ["ShardDatasource", "build_dataset", "cluster_has_gpus", "describe_device", "checkpoint_path",
-           "enable_checkpointing"]
+__all__ = ["ShardDatasource", "connect", "build_dataset", "run_pipeline", "cluster_has_gpus", "cluster_gpus", "cluster_nodes",
+           "describe_device", "checkpoint_path"]
 
+IO_CPUS = 0.25  # reads and writes wait on storage, not on a core
 CHECKPOINT_DIR = "_checkpoint"  # pyarrow and Ray skip "_"-prefixed names when reading the output
+
+
+def connect(address: str | None, s3_endpoint: str | None) -> None:
+    """Join the Ray cluster at `address` (or RAY_ADDRESS, or start a local one)."""
+    # Workers read and write object storage themselves: they need the same endpoint.
+    env = {"AWS_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}
+    ray.init(address=address, ignore_reinit_error=True, logging_level="WARNING",
+             runtime_env={"env_vars": env} if env else None)
 
 
 def cluster_has_gpus() -> bool:
     return ray.cluster_resources().get("GPU", 0) > 0
+
+
+def cluster_gpus() -> int:
+    return int(ray.cluster_resources().get("GPU", 0))
+
+
+def cluster_nodes() -> int:
+    return sum(1 for n in ray.nodes() if n["Alive"])
 
 
 def describe_device(device: str, precision: str, num_gpus: float) -> dict[str, str]:
@@ -74,7 +91,7 @@ def checkpoint_path(output: str) -> str:
     return f"{output.rstrip('/')}/{CHECKPOINT_DIR}"
 
 
-def enable_checkpointing(output: str) -> None:
+def _enable_checkpointing(output: str) -> None:
     """Rows are committed with their Parquet file and a rerun skips the committed images. The
     checkpoint is kept after success, so rerunning a finished command writes nothing twice."""
     ray.data.DataContext.get_current().checkpoint_config = CheckpointConfig(
@@ -93,7 +110,7 @@ def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.
     """The lazy dataset of output rows for `shards`; `device` is `cuda` or `cpu` for the actors."""
     spec = get_spec(cfg.model)
     options = ReadOptions(cfg.image_column, cfg.id_column, rows_per_block=cfg.batch_size)
-    work = ray.data.read_datasource(ShardDatasource(shards, options))
+    work = ray.data.read_datasource(ShardDatasource(shards, options), num_cpus=IO_CPUS)
     if cfg.limit is not None:
         work = work.limit(cfg.limit)
     prepared = work.map_batches(
@@ -119,7 +136,17 @@ def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.
         batch_size=cfg.batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(min_size=cfg.actors[0], max_size=cfg.actors[1]),
-        # A GPU stage keeps decoding in separate CPU tasks (no fusion into the actor).
+        # A GPU stage keeps decoding in separate CPU tasks (no fusion into the actor). A CPU
+        # detector sets its own torch threads, so its reservation only places it; half a CPU
+        # leaves room for the checkpoint filter actor (a whole CPU) and the I/O tasks on 2 cores.
         num_gpus=cfg.num_gpus_per_actor if gpu else None,
-        num_cpus=1,
+        num_cpus=1 if gpu else 0.5,
     )
+
+
+def run_pipeline(cfg: PipelineConfig, shards: list[Shard], device: str) -> str:
+    """Run the job into `cfg.output` (checkpointed, so a rerun resumes); returns Ray Data's stats."""
+    _enable_checkpointing(cfg.output)
+    dataset = build_dataset(cfg, shards, device)
+    dataset.write_parquet(cfg.output, min_rows_per_file=cfg.rows_per_file, ray_remote_args={"num_cpus": IO_CPUS})
+    return dataset.stats()

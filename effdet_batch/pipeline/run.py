@@ -3,7 +3,6 @@ run manifest."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from collections import Counter
@@ -18,8 +17,6 @@ from .config import PipelineConfig
 from .sources import resolve_inputs
 
 __all__ = ["run_inference", "check_writable", "manifest_uri", "summary_text"]
-
-_logger = logging.getLogger(__name__)
 
 
 def check_writable(output: str) -> None:
@@ -73,15 +70,6 @@ def _count_rows(output: str, run_id: str) -> tuple[int, int, list[tuple[str, str
     return table.num_rows, mine.num_rows, list(zip(failed["image_id"].to_pylist(), failed["error"].to_pylist()))
 
 
-def _start_ray(address: str | None, s3_endpoint: str | None) -> None:
-    import ray
-
-    # Workers read and write object storage themselves: they need the same endpoint.
-    env = {"AWS_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}
-    ray.init(address=address, ignore_reinit_error=True, logging_level=logging.WARNING,
-             runtime_env={"env_vars": env} if env else None)
-
-
 def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Run (or, with `dry_run`, only validate) the job; returns the run summary (also the manifest).
 
@@ -110,16 +98,12 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
         return {**summary, "images_total": files, "dry_run": True}
 
     import fsspec
-    import ray
 
-    from .build import build_dataset, cluster_has_gpus, describe_device, enable_checkpointing
+    from .build import cluster_gpus, cluster_has_gpus, cluster_nodes, connect, describe_device, run_pipeline
 
-    _start_ray(address, cfg.s3_endpoint)
+    connect(address, cfg.s3_endpoint)
     device = cfg.device if cfg.device != "auto" else ("cuda" if cluster_has_gpus() else "cpu")
-    enable_checkpointing(cfg.output)
-    dataset = build_dataset(cfg, shards, device)
-    dataset.write_parquet(cfg.output, min_rows_per_file=cfg.rows_per_file)
-    stats = dataset.stats()
+    stats = run_pipeline(cfg, shards, device)
     in_output, written, failures = _count_rows(cfg.output, cfg.run_id)
     wall = time.perf_counter() - start
     summary.update(
@@ -132,8 +116,7 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
         images_per_second=round(written / wall, 3) if wall > 0 else None,
         device=device,
         # GPUs, or CPU nodes: the units the cost report prices.
-        device_count=(int(ray.cluster_resources().get("GPU", 0)) if device.startswith("cuda")
-                      else sum(1 for n in ray.nodes() if n["Alive"])),
+        device_count=cluster_gpus() if device.startswith("cuda") else cluster_nodes(),
         **describe_device(device, cfg.precision, cfg.num_gpus_per_actor),
         config={k: v for k, v in asdict(cfg).items() if k not in ("weights", "inputs", "output", "s3_endpoint")},
         failures=[{"image_id": i, "error": e} for i, e in failures[:100]],

@@ -1,0 +1,61 @@
+"""Resume: a run killed midway (the driver and the local Ray it started), then the same command
+again: every image has exactly one row, and the rerun only processed what was missing."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.dataset as pds
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGES = 40
+
+
+def _committed(out: Path) -> list[Path]:
+    folder = out / "_checkpoint"
+    return [p for p in folder.glob("*.parquet") if not p.name.endswith(".pending.parquet")] if folder.is_dir() else []
+
+
+def test_killed_run_resumes_with_every_image_exactly_once(indoor85, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    photos = sorted((indoor85 / "images").glob("*.jpg"))
+    for i in range(IMAGES):
+        shutil.copy(photos[i % len(photos)], src / f"img{i:03d}.jpg")
+    out = tmp_path / "out"
+    command = [sys.executable, str(REPO / "jobs" / "infer.py"), "--model", "d0", "--weights", "random",
+               "--device", "cpu", "--input", str(src), "--output", str(out), "--batch-size", "2",
+               "--rows-per-file", "2"]
+    env = {**os.environ, "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}
+    env.pop("RAY_ADDRESS", None)
+    first = subprocess.Popen(command, cwd=tmp_path, env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while len(_committed(out)) < 3 and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert first.poll() is None, "the first run ended before it could be killed midway"
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+        first.wait()
+    done_before = len(pds.dataset(str(out / "_checkpoint"), format="parquet",
+                                  exclude_invalid_files=True).to_table())
+    assert 0 < done_before < IMAGES
+
+    second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    summary = json.loads(second.stdout.strip().splitlines()[-1])
+    table = pds.dataset(str(out), format="parquet").to_table(columns=["image_id", "error", "run_id"])
+    ids = table.column("image_id").to_pylist()
+    assert sorted(ids) == sorted(str(p) for p in src.iterdir())  # every image, exactly once
+    assert table.column("error").null_count == IMAGES
+    assert summary["images_total"] == IMAGES - done_before < IMAGES
+    assert summary["images_in_output"] == IMAGES
+
+    third = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0 and json.loads(third.stdout.strip().splitlines()[-1])["images_total"] == 0
+    assert pds.dataset(str(out), format="parquet").count_rows() == IMAGES
