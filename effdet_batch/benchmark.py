@@ -1,4 +1,4 @@
-"""Model throughput benchmarks: forward pass alone and `Detector.predict` end to end.
+"""Throughput benchmarks: the forward pass alone, `Detector.predict`, and the whole inference job.
 
 Each measurement is one record (a dict, printed as a JSON line by `jobs/benchmark.py`) with the
 images/s, batch latency percentiles and peak memory of the device, so that cost tables can be
@@ -19,7 +19,7 @@ import torch
 from .model import Detector, letterbox, model_info
 from .model.preprocess import normalize
 
-__all__ = ["benchmark_model", "load_images", "device_name"]
+__all__ = ["benchmark_model", "benchmark_pipeline", "load_images", "device_name"]
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -129,3 +129,60 @@ def benchmark_model(
         "predict", detector, batch_size,
         _time(lambda: detector.predict(batch), detector.device, warmup, iterations),
     )
+
+
+def benchmark_pipeline(
+    name: str,
+    *,
+    folder: Path | None,
+    count: int = 256,
+    batch_size: int = 8,
+    device: str = "cpu",
+    precision: str = "auto",
+    weights: str | None = "random",
+    workdir: Path,
+) -> dict[str, Any]:
+    """End-to-end images/s of the inference job on `count` image files (local Ray, started
+    before the clock), against `Detector.predict` on the same images pre-decoded, in one run."""
+    from .pipeline import PipelineConfig, run_inference
+    from .pipeline.build import connect
+    from .pipeline.decode import decode_image
+
+    sources = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES) if folder else []
+    if not sources:
+        raise ValueError(f"no images in {folder}: the pipeline benchmark reads real image files")
+    inputs = workdir / "images"
+    inputs.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        source = sources[i % len(sources)]
+        (inputs / f"{i:06d}{source.suffix.lower()}").write_bytes(source.read_bytes())
+
+    connect(None, None)  # cluster start is not part of the measurement
+    cfg = PipelineConfig(model=name, inputs=(str(inputs),), output=str(workdir / "out"), weights=weights,
+                         batch_size=batch_size, precision=precision, device=device)
+    summary = run_inference(cfg)
+
+    detector = Detector(name, checkpoint=weights, device=device, precision=precision)
+    images = [decode_image(p.read_bytes()) for p in sorted(inputs.iterdir())]
+    batches = [images[i:i + batch_size] for i in range(0, count, batch_size)]
+    detector.predict(batches[0])  # warm-up, as the pipeline's actors warm up on their first batch
+    start = time.perf_counter()
+    for batch in batches:
+        detector.predict(batch)
+    _sync(detector.device)
+    predict_ips = count / (time.perf_counter() - start)
+    return {
+        "benchmark": "pipeline",
+        "model": detector.spec.name,
+        "device": detector.device.type,
+        "device_name": device_name(detector.device),
+        "precision": detector.precision,
+        "batch_size": batch_size,
+        "images": count,
+        "images_ok": summary["images_ok"],
+        "pipeline_images_per_second": summary["images_per_second"],
+        "pipeline_wall_seconds": summary["wall_seconds"],
+        "predict_images_per_second": round(predict_ips, 3),
+        "ratio": round(summary["images_per_second"] / predict_ips, 3),
+        "torch": torch.__version__,
+    }

@@ -2,6 +2,10 @@
 
     python jobs/benchmark.py --model d0 --device cpu --batch-size 4
     python jobs/benchmark.py --models d0,d1,d2 --device cuda --precision bf16 --batch-size 16
+    python jobs/benchmark.py --pipeline --model d0 --device cpu --count 256 --batch-size 8
+
+--pipeline measures the inference job end to end (local Ray, cluster start excluded) against
+Detector.predict on the same pre-decoded images, and prints their ratio.
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES,
                         help="folder of photos to benchmark predict on (default: bundled samples)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
+    parser.add_argument("--pipeline", action="store_true", help="benchmark jobs/infer.py end to end")
+    parser.add_argument("--count", type=positive_int, default=256, help="--pipeline: number of image files")
     return parser.parse_args(argv)
 
 
@@ -42,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         from effdet_batch.model import get_spec
 
         names = [get_spec(n).name for n in args.models.split(",") if n.strip()]
+        if args.pipeline:
+            return _pipeline(names)
         images = load_images(args.images, args.batch_size)
         weights = None if args.weights == "official" else args.weights
         for name in names:
@@ -53,7 +61,29 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(record), flush=True)
         return 0
 
+    def _pipeline(names: list[str]) -> int:
+        import tempfile
+
+        from effdet_batch.benchmark import benchmark_pipeline
+
+        device = "cpu" if args.device == "auto" and not _has_cuda() else args.device
+        for name in names:
+            with tempfile.TemporaryDirectory(prefix="effdet-bench-") as workdir:
+                record = benchmark_pipeline(
+                    name, folder=args.images, count=args.count, batch_size=args.batch_size, device=device,
+                    precision=args.precision, weights=None if args.weights == "official" else args.weights,
+                    workdir=Path(workdir),
+                )
+            print(json.dumps(record), flush=True)
+        return 0
+
     return run_cli(run)
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,6 @@ if ! .venv/bin/python jobs/fetch_weights.py --model d0 >/dev/null 2>/tmp/effdet_
 BANNER
   weights=(--weights random)
 fi
-rm -rf out/demo
+rm -rf out/demo  # a fresh output: rerunning into the same one resumes, labelling nothing new
 exec .venv/bin/python jobs/infer.py --model d0 --input examples/images --output out/demo \
   --batch-size 4 "${weights[@]}" "$@"

@@ -25,6 +25,7 @@ __all__ = ["ShardDatasource", "connect", "build_dataset", "run_pipeline", "clust
            "describe_device", "checkpoint_path"]
 
 IO_CPUS = 0.25  # reads and writes wait on storage, not on a core
+FILES_PER_READ_TASK = 512
 CHECKPOINT_DIR = "_checkpoint"  # pyarrow and Ray skip "_"-prefixed names when reading the output
 
 
@@ -48,17 +49,19 @@ def cluster_nodes() -> int:
     return sum(1 for n in ray.nodes() if n["Alive"])
 
 
-def describe_device(device: str, precision: str, num_gpus: float) -> dict[str, str]:
-    """The device the detector actors run on and the precision they resolve `precision` to,
-    asked of a worker like them (the driver may have no GPU)."""
+def describe_device(cfg: PipelineConfig, device: str) -> dict[str, str]:
+    """The device the detector actors run on and the precision they resolve `cfg.precision` to,
+    asked of a worker set up like them (the driver may have no GPU)."""
+    gpu = device.startswith("cuda")
 
-    @ray.remote(num_gpus=num_gpus if device.startswith("cuda") else 0, num_cpus=0)
+    @ray.remote(num_gpus=cfg.num_gpus_per_actor if gpu else 0, num_cpus=0,
+                runtime_env=None if gpu else {"env_vars": _cpu_actor_env(cfg.actors[1])})
     def probe() -> dict[str, str]:
         from ..benchmark import device_name
         from ..model.detector import resolve_device, resolve_precision
 
         resolved = resolve_device(device)
-        return {"device_name": device_name(resolved), "precision": resolve_precision(precision, resolved)}
+        return {"device_name": device_name(resolved), "precision": resolve_precision(cfg.precision, resolved)}
 
     return ray.get(probe.remote())
 
@@ -74,17 +77,28 @@ class ShardDatasource(Datasource):
         return None
 
     def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context=None):
-        count = max(1, min(parallelism, len(self.shards)))
+        files = [s for s in self.shards if s.kind == "files"]
+        others = [s for s in self.shards if s.kind != "files"]
+        # Image files are a row each, cheap to list: many per task. Every other shard is real
+        # reading, and gets a task to itself up to the parallelism Ray asks for.
+        groups = _split(files, max(1, min(parallelism, -(-len(files) // FILES_PER_READ_TASK))))
+        groups += _split(others, max(1, min(parallelism, len(others))))
         options = self.options
-        tasks = []
-        for i in range(count):
-            part = self.shards[i * len(self.shards) // count:(i + 1) * len(self.shards) // count]
-            only_files = all(s.kind == "files" for s in part)
-            metadata = BlockMetadata(num_rows=len(part) if only_files else None, size_bytes=None,
-                                     exec_stats=None, input_files=tuple(s.uri for s in part))
-            tasks.append(ReadTask(lambda part=part: read_shards(part, options), metadata,
-                                  schema=WORK_SCHEMA, per_task_row_limit=per_task_row_limit))
-        return tasks
+        return [
+            ReadTask(
+                lambda part=part: read_shards(part, options),
+                BlockMetadata(num_rows=len(part) if part[0].kind == "files" else None, size_bytes=None,
+                              exec_stats=None, input_files=tuple(s.uri for s in part)),
+                schema=WORK_SCHEMA,
+                per_task_row_limit=per_task_row_limit,
+            )
+            for part in groups
+            if part
+        ]
+
+
+def _split(items: list, count: int) -> list[list]:
+    return [items[i * len(items) // count:(i + 1) * len(items) // count] for i in range(count)]
 
 
 def checkpoint_path(output: str) -> str:
@@ -99,11 +113,17 @@ def _enable_checkpointing(output: str) -> None:
     )
 
 
-def _cpu_threads(actors: int) -> int:
-    """Torch threads per CPU detector actor: the node's cores shared by the actors (Ray would
-    leave each at its one reserved CPU's worth, OMP_NUM_THREADS=1)."""
+def _cpu_actor_env(actors: int) -> dict[str, str]:
+    """Process environment of CPU detector actors, which must be set before the process starts.
+
+    OMP_NUM_THREADS: the node's cores shared by the actors (Ray sets it to the reserved CPUs, and
+    torch.set_num_threads in the constructor would not reach the thread Ray runs batches on).
+    MALLOC_ARENA_MAX=1: that thread allocates from the main glibc arena, the one that keeps freed
+    activations (see model/cpu.py); its own arena page-faulted 350k times per D0 batch of 8.
+    """
     per_node = max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
-    return max(1, min(per_node, os.cpu_count() or 1) // actors)
+    threads = max(1, min(per_node, os.cpu_count() or 1) // actors)
+    return {"OMP_NUM_THREADS": str(threads), "MALLOC_ARENA_MAX": "1"}
 
 
 def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.data.Dataset:
@@ -113,14 +133,22 @@ def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.
     work = ray.data.read_datasource(ShardDatasource(shards, options), num_cpus=IO_CPUS)
     if cfg.limit is not None:
         work = work.limit(cfg.limit)
+    gpu = device.startswith("cuda")
+    # On GPUs, decoding runs in CPU tasks of its own (the stages differ in resources, so Ray Data
+    # does not fuse them). On CPUs it is fused into the detector actor: the cores are the same,
+    # and fusing saves a process per task and moving the canvases through the object store. A CPU
+    # detector sets its own torch threads, so its half-CPU reservation only places it; it leaves
+    # room for the checkpoint filter actor (a whole CPU) and the I/O tasks on 2 cores.
+    stage_cpus = 1 if gpu else 0.5
+    runtime_env = None if gpu else {"env_vars": _cpu_actor_env(cfg.actors[1])}  # same on both: fused
     prepared = work.map_batches(
         read_and_prepare,
         fn_kwargs={"image_size": spec.image_size},
         batch_size=cfg.batch_size,
         batch_format="numpy",
-        num_cpus=1,
+        num_cpus=stage_cpus,
+        runtime_env=runtime_env,
     )
-    gpu = device.startswith("cuda")
     return prepared.map_batches(
         DetectStage,
         fn_constructor_kwargs={
@@ -131,16 +159,13 @@ def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.
             "run_id": cfg.run_id,
             "max_detections": cfg.max_detections,
             "min_score": cfg.min_score,
-            "threads": None if gpu else _cpu_threads(cfg.actors[1]),
         },
         batch_size=cfg.batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(min_size=cfg.actors[0], max_size=cfg.actors[1]),
-        # A GPU stage keeps decoding in separate CPU tasks (no fusion into the actor). A CPU
-        # detector sets its own torch threads, so its reservation only places it; half a CPU
-        # leaves room for the checkpoint filter actor (a whole CPU) and the I/O tasks on 2 cores.
         num_gpus=cfg.num_gpus_per_actor if gpu else None,
-        num_cpus=1 if gpu else 0.5,
+        num_cpus=stage_cpus,
+        runtime_env=runtime_env,
     )
 
 

@@ -1,12 +1,14 @@
 """Everything one inference run needs, validated once."""
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..errors import ConfigError
 from ..model.config import get_spec
+from ..uri import is_remote
 from .sources import FORMATS
 
 __all__ = ["PipelineConfig"]
@@ -14,6 +16,10 @@ __all__ = ["PipelineConfig"]
 
 def _new_run_id() -> str:
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def _absolute(uri: str) -> str:
+    return uri if is_remote(uri) or uri.startswith("file://") else os.path.abspath(uri)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,9 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", get_spec(self.model).name)
+        # Workers do not share the driver's working directory: local paths are made absolute.
+        object.__setattr__(self, "inputs", tuple(_absolute(i) for i in self.inputs))
+        object.__setattr__(self, "output", _absolute(self.output))
         if not self.inputs:
             raise ConfigError("at least one --input is required")
         if self.format not in FORMATS:

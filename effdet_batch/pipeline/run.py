@@ -117,7 +117,7 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
         device=device,
         # GPUs, or CPU nodes: the units the cost report prices.
         device_count=cluster_gpus() if device.startswith("cuda") else cluster_nodes(),
-        **describe_device(device, cfg.precision, cfg.num_gpus_per_actor),
+        **describe_device(cfg, device),
         config={k: v for k, v in asdict(cfg).items() if k not in ("weights", "inputs", "output", "s3_endpoint")},
         failures=[{"image_id": i, "error": e} for i, e in failures[:100]],
         ray_data_stats=stats,

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 from ..errors import first_line
 from ..model import Detector, letterbox
@@ -70,10 +69,7 @@ class DetectStage:
         run_id: str,
         max_detections: int = 100,
         min_score: float = 0.0,
-        threads: int | None = None,
     ) -> None:
-        if threads:
-            torch.set_num_threads(threads)
         self.detector = Detector(model, checkpoint=weights, device=device, precision=precision,
                                  max_detections=max_detections)
         self.model = self.detector.spec.name

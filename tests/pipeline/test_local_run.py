@@ -36,8 +36,11 @@ def test_folder_to_parquet_matches_detector(ray_local, indoor85, tmp_path, capsy
                        "--weights", "random", "--batch-size", "2", "--device", "cpu",
                        "--run-id", "t1"])
     assert code == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
     assert (summary["images_total"], summary["images_ok"], summary["images_failed"]) == (4, 3, 1)
+    screen = captured.err[captured.err.index("run t1: EfficientDet-d0"):]  # the one-screen summary
+    assert "4 this run: 3 ok, 1 failed" in screen and "broken.jpg: " in screen
     assert json.loads((out / "_manifest-t1.json").read_text())["images_ok"] == 3
     table = pd.read_parquet(out)
     assert len(table) == 4 and table["image_id"].is_unique
