@@ -1,0 +1,65 @@
+"""COCO mAP of the inference job's Parquet output against COCO ground truth.
+
+    python jobs/evaluate.py --predictions s3://labels/d5 --annotations s3://lake/instances.json --output reports/d5
+
+Writes DIR/metrics.json (the 12 COCO bbox statistics, counts, missed images, error rows),
+DIR/per_class.csv (AP, AP50 and ground-truth count per category) and DIR/precision_recall.png.
+Rows are matched to ground-truth images by file name (--match for other conventions).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without install
+
+from effdet_batch.cli import run_cli  # noqa: E402
+from effdet_batch.evaluation.coco import CATEGORY_MODES  # noqa: E402
+from effdet_batch.evaluation.predictions import MATCH_MODES  # noqa: E402
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--predictions", required=True, help="the job's output: folder/prefix URI of Parquet files")
+    p.add_argument("--annotations", required=True, help="COCO instances JSON (path or URI)")
+    p.add_argument("--output", required=True, help="folder (or URI) for metrics.json, per_class.csv and the chart")
+    p.add_argument("--match", default="basename", choices=MATCH_MODES, help="how rows find their ground-truth image")
+    p.add_argument("--categories", default="id", choices=CATEGORY_MODES,
+                   help="compare category ids (default), or label names with the ground truth's names")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def run() -> int:
+        import fsspec
+
+        from effdet_batch.evaluation import evaluate, load_ground_truth, read_predictions
+        from effdet_batch.evaluation.charts import precision_recall_png
+
+        gt = load_ground_truth(args.annotations)
+        result = evaluate(gt, read_predictions(args.predictions), args.match, args.categories)
+        out = args.output.rstrip("/")
+        fs, root = fsspec.core.url_to_fs(out)
+        fs.makedirs(root, exist_ok=True)
+        metrics = result.metrics()
+        with fsspec.open(f"{out}/metrics.json", "w") as f:
+            json.dump(metrics, f, indent=1)
+        with fsspec.open(f"{out}/per_class.csv", "w") as f:
+            result.per_class.to_csv(f, index=False, float_format="%.6f")
+        with fsspec.open(f"{out}/precision_recall.png", "wb") as f:
+            f.write(precision_recall_png(result, f"{args.predictions} vs {Path(args.annotations).name}"))
+        print(" ".join(f"{k} {metrics[k]:.4f}" for k in ("AP", "AP50", "AP75")) +
+              f"  ({metrics['images_evaluated']}/{metrics['images_gt']} images, {metrics['images_missed']} missed, "
+              f"{metrics['rows_error']} error rows)", file=sys.stderr)
+        print(json.dumps({k: v for k, v in metrics.items() if k not in ("missed_images", "error_rows")}), flush=True)
+        return 0
+
+    return run_cli(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
