@@ -18,18 +18,16 @@ import torch
 
 from .model import Detector, letterbox, model_info
 from .model.preprocess import normalize
+from .pipeline.sources import is_image_name
 
 __all__ = ["benchmark_model", "benchmark_pipeline", "load_images", "device_name"]
-
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
-
 
 def load_images(folder: Path | None, count: int, seed: int = 0) -> list[np.ndarray]:
     """`count` RGB images cycled from `folder`, or seeded 640x480 noise when there is none."""
     if folder is not None and folder.is_dir():
         from PIL import Image
 
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+        files = sorted(p for p in folder.iterdir() if is_image_name(p.name))
         if files:
             images = []
             for path in files[:count]:
@@ -148,7 +146,7 @@ def benchmark_pipeline(
     from .pipeline.build import connect
     from .pipeline.decode import decode_image
 
-    sources = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES) if folder else []
+    sources = sorted(p for p in folder.iterdir() if is_image_name(p.name)) if folder else []
     if not sources:
         raise ValueError(f"no images in {folder}: the pipeline benchmark reads real image files")
     inputs = workdir / "images"

@@ -66,11 +66,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from effdet_batch.benchmark import benchmark_pipeline
 
-        device = "cpu" if args.device == "auto" and not _has_cuda() else args.device
         for name in names:
             with tempfile.TemporaryDirectory(prefix="effdet-bench-") as workdir:
                 record = benchmark_pipeline(
-                    name, folder=args.images, count=args.count, batch_size=args.batch_size, device=device,
+                    name, folder=args.images, count=args.count, batch_size=args.batch_size, device=args.device,
                     precision=args.precision, weights=None if args.weights == "official" else args.weights,
                     workdir=Path(workdir),
                 )
@@ -78,12 +77,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_cli(run)
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 if __name__ == "__main__":

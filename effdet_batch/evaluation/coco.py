@@ -46,6 +46,12 @@ def _results(rows: pd.DataFrame, category_ids: pd.Series) -> list[dict[str, Any]
     return out
 
 
+def _valid_mean(precision: np.ndarray) -> float:
+    """Mean of COCOeval precisions, -1 (no ground truth) excluded; NaN when all are -1."""
+    valid = precision[precision > -1]
+    return float(valid.mean()) if valid.size else np.nan
+
+
 def _category_ids(rows: pd.DataFrame, categories: list[dict], mode: str) -> pd.Series:
     if mode == "id":
         return rows["category_ids"]
@@ -79,10 +85,6 @@ def evaluate(gt: dict[str, Any], rows: pd.DataFrame, match: str = "basename", ca
     }
     errors = [{"image_id": i, "error": e} for i, e in zip(rows.loc[failed, "image_id"], rows.loc[failed, "error"])]
 
-    coco = COCO()
-    coco.dataset = gt
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-        coco.createIndex()
     names = {int(c["id"]): str(c["name"]) for c in gt["categories"]}
     gt_counts = pd.Series([int(a["category_id"]) for a in gt["annotations"]], dtype="int64").value_counts()
     per_class = pd.DataFrame({"category_id": list(names), "name": list(names.values())})
@@ -92,18 +94,18 @@ def evaluate(gt: dict[str, Any], rows: pd.DataFrame, match: str = "basename", ca
         per_class["AP50"] = per_class["AP"]
         return EvalResult(dict.fromkeys(STAT_NAMES, 0.0), per_class, counts, missed, errors)
 
-    with contextlib.redirect_stdout(io.StringIO()):
+    coco = COCO()
+    coco.dataset = gt
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+        coco.createIndex()
         detections = coco.loadRes(results)
         evaluator = COCOeval(coco, detections, "bbox")
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
     precision = evaluator.eval["precision"]  # [T IoUs, R recalls, K classes, A areas, M maxDets]
-    ap, ap50 = [], []
-    for k in range(precision.shape[2]):
-        all_iou, at50 = precision[:, :, k, 0, -1], precision[0, :, k, 0, -1]
-        ap.append(float(all_iou[all_iou > -1].mean()) if (all_iou > -1).any() else np.nan)
-        ap50.append(float(at50[at50 > -1].mean()) if (at50 > -1).any() else np.nan)
+    ap = [_valid_mean(precision[:, :, k, 0, -1]) for k in range(precision.shape[2])]
+    ap50 = [_valid_mean(precision[0, :, k, 0, -1]) for k in range(precision.shape[2])]
     order = {c: k for k, c in enumerate(evaluator.params.catIds)}
     per_class["AP"] = [ap[order[c]] for c in per_class["category_id"]]
     per_class["AP50"] = [ap50[order[c]] for c in per_class["category_id"]]

@@ -21,7 +21,7 @@ from .readers import WORK_SCHEMA, ReadOptions, read_shards
 from .sources import Shard
 from .stages import DetectStage, read_and_prepare
 
-__all__ = ["ShardDatasource", "connect", "build_dataset", "run_pipeline", "cluster_has_gpus", "cluster_gpus", "cluster_nodes",
+__all__ = ["ShardDatasource", "connect", "build_dataset", "run_pipeline", "cluster_gpus", "cluster_nodes",
            "describe_device", "checkpoint_path"]
 
 IO_CPUS = 0.25  # reads and writes wait on storage, not on a core
@@ -35,10 +35,6 @@ def connect(address: str | None, s3_endpoint: str | None) -> None:
     env = {"AWS_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}
     ray.init(address=address, ignore_reinit_error=True, logging_level="WARNING",
              runtime_env={"env_vars": env} if env else None)
-
-
-def cluster_has_gpus() -> bool:
-    return ray.cluster_resources().get("GPU", 0) > 0
 
 
 def cluster_gpus() -> int:

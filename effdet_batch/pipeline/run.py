@@ -99,10 +99,11 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
 
     import fsspec
 
-    from .build import cluster_gpus, cluster_has_gpus, cluster_nodes, connect, describe_device, run_pipeline
+    from .build import cluster_gpus, cluster_nodes, connect, describe_device, run_pipeline
 
     connect(address, cfg.s3_endpoint)
-    device = cfg.device if cfg.device != "auto" else ("cuda" if cluster_has_gpus() else "cpu")
+    gpus = cluster_gpus()
+    device = cfg.device if cfg.device != "auto" else ("cuda" if gpus else "cpu")
     stats = run_pipeline(cfg, shards, device)
     in_output, written, failures = _count_rows(cfg.output, cfg.run_id)
     wall = time.perf_counter() - start
@@ -116,7 +117,7 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
         images_per_second=round(written / wall, 3) if wall > 0 else None,
         device=device,
         # GPUs, or CPU nodes: the units the cost report prices.
-        device_count=cluster_gpus() if device.startswith("cuda") else cluster_nodes(),
+        device_count=gpus if device.startswith("cuda") else cluster_nodes(),
         **describe_device(cfg, device),
         config={k: v for k, v in asdict(cfg).items() if k not in ("weights", "inputs", "output", "s3_endpoint")},
         failures=[{"image_id": i, "error": e} for i, e in failures[:100]],
