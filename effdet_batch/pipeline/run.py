@@ -92,7 +92,7 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
     }
     if dry_run:
         # Image files are counted here; tar, Parquet shards and manifests only when read.
-        files = summary["shards"].get("files", 0) if len(summary["shards"]) == 1 else None
+        files = summary["shards"]["files"] if set(summary["shards"]) == {"files"} else None
         if files is not None and cfg.limit is not None:
             files = min(files, cfg.limit)
         return {**summary, "images_total": files, "dry_run": True}

@@ -102,3 +102,16 @@ def test_blocks_hold_at_most_rows_per_block(tmp_path):
     shards = [Shard("files", f"/img/{i}.jpg") for i in range(7)]
     tables = list(read_shards(shards, ReadOptions(rows_per_block=3)))
     assert [t.num_rows for t in tables] == [3, 3, 1]
+
+
+def test_dry_run_counts_images_only_when_they_are_files(tmp_path, capsys):
+    import json
+
+    from jobs import infer
+
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards" / "s.tar").write_bytes(tar_bytes({"0001.jpg": JPEG}))
+    code = infer.main(["--model", "d0", "--input", str(tmp_path / "shards"), "--output", str(tmp_path / "o"),
+                       "--dry-run"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and summary["shards"] == {"tar": 1} and summary["images_total"] is None
