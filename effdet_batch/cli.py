@@ -8,17 +8,25 @@ from collections.abc import Callable
 
 from .errors import EffdetBatchError
 
-__all__ = ["positive_int", "run_cli"]
+__all__ = ["positive_int", "positive_float", "run_cli"]
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _positive(cast: Callable[[str], float], what: str) -> Callable[[str], float]:
+    """An argparse type: `cast` of the text, which must be a finite number above zero."""
+    def parse(text: str) -> float:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {what}, got {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a positive {what}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = _positive(int, "integer")
+positive_float = _positive(float, "number")
 
 
 def run_cli(run: Callable[[], int]) -> int:

@@ -79,3 +79,13 @@ def s3_env(s3_server):
         for key, value in {**S3_CREDENTIALS, "AWS_ENDPOINT_URL": s3_server}.items():
             mp.setenv(key, value)
         yield s3_server
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A real local Ray for this module (2 CPUs, as on CI)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield
+    ray.shutdown()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..plotting import new_figure, png_bytes
 from .coco import EvalResult
 
 __all__ = ["precision_recall_png"]
@@ -18,14 +19,7 @@ def _mean_curve(precision: np.ndarray) -> np.ndarray:
 def precision_recall_png(result: EvalResult, title: str) -> bytes:
     """Precision against recall at IoU 0.50, 0.75 and averaged over 0.50:0.95 (all areas, 100
     detections), averaged over classes."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
+    fig, ax = new_figure()
     if result.precision is not None:
         p = result.precision[:, :, :, 0, -1]  # [T, R, K]
         recall = result.recall_thresholds
@@ -41,8 +35,4 @@ def precision_recall_png(result: EvalResult, title: str) -> bytes:
         ax.text(0.5, 0.5, "no detections to evaluate", ha="center", va="center", transform=ax.transAxes)
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title)
     ax.grid(alpha=0.3)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)

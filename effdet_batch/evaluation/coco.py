@@ -26,11 +26,19 @@ class EvalResult:
     counts: dict[str, int]
     missed_images: list[str]  # ground-truth file names with no prediction row
     error_rows: list[dict[str, str]]
+    source: dict[str, str | None]  # the model and weights_sha256 the rows came from (None: several)
     precision: np.ndarray | None = field(default=None, repr=False)  # COCOeval's [T, R, K, A, M]
     recall_thresholds: np.ndarray | None = field(default=None, repr=False)
 
     def metrics(self) -> dict[str, Any]:
-        return {**self.stats, **self.counts, "missed_images": self.missed_images, "error_rows": self.error_rows}
+        return {**self.source, **self.stats, **self.counts, "missed_images": self.missed_images,
+                "error_rows": self.error_rows}
+
+
+def _only_value(column: pd.Series) -> str | None:
+    """The column's one distinct value; None when it has several (or none)."""
+    values = column.dropna().unique()
+    return str(values[0]) if len(values) == 1 else None
 
 
 def _results(rows: pd.DataFrame, category_ids: pd.Series) -> list[dict[str, Any]]:
@@ -84,6 +92,8 @@ def evaluate(gt: dict[str, Any], rows: pd.DataFrame, match: str = "basename", ca
         "annotations": len(gt["annotations"]),
     }
     errors = [{"image_id": i, "error": e} for i, e in zip(rows.loc[failed, "image_id"], rows.loc[failed, "error"])]
+    # The report attributes these metrics to a model by this.
+    source = {"model": _only_value(rows["model"]), "weights_sha256": _only_value(rows["weights_sha256"])}
 
     names = {int(c["id"]): str(c["name"]) for c in gt["categories"]}
     gt_counts = pd.Series([int(a["category_id"]) for a in gt["annotations"]], dtype="int64").value_counts()
@@ -92,7 +102,7 @@ def evaluate(gt: dict[str, Any], rows: pd.DataFrame, match: str = "basename", ca
     if not results:  # loadRes cannot take an empty list; nothing detected scores zero
         per_class["AP"] = np.where(per_class["gt_count"] > 0, 0.0, np.nan)
         per_class["AP50"] = per_class["AP"]
-        return EvalResult(dict.fromkeys(STAT_NAMES, 0.0), per_class, counts, missed, errors)
+        return EvalResult(dict.fromkeys(STAT_NAMES, 0.0), per_class, counts, missed, errors, source)
 
     coco = COCO()
     coco.dataset = gt
@@ -110,4 +120,4 @@ def evaluate(gt: dict[str, Any], rows: pd.DataFrame, match: str = "basename", ca
     per_class["AP"] = [ap[order[c]] for c in per_class["category_id"]]
     per_class["AP50"] = [ap50[order[c]] for c in per_class["category_id"]]
     stats = {name: float(v) for name, v in zip(STAT_NAMES, evaluator.stats)}
-    return EvalResult(stats, per_class, counts, missed, errors, precision, evaluator.params.recThrs)
+    return EvalResult(stats, per_class, counts, missed, errors, source, precision, evaluator.params.recThrs)

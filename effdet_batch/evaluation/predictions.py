@@ -19,7 +19,7 @@ from ..uri import redact
 __all__ = ["MATCH_MODES", "read_predictions", "match_rows"]
 
 MATCH_MODES = ("basename", "stem", "path", "id")
-_COLUMNS = ["image_id", "source_uri", "boxes", "scores", "category_ids", "labels", "error"]
+_COLUMNS = ["image_id", "source_uri", "boxes", "scores", "category_ids", "labels", "error", "model", "weights_sha256"]
 
 
 def read_predictions(uri: str) -> pd.DataFrame:

@@ -63,6 +63,7 @@ def test_indoor85_gives_pycocotools_own_statistics(indoor85, tmp_path, capsys):
     assert [metrics[k] for k in STAT_NAMES] == pytest.approx(expected, abs=1e-12)
     assert (round(metrics["AP"], 4), round(metrics["AP50"], 4), round(metrics["AP75"], 4)) == (0.1493, 0.3120, 0.1222)
     assert metrics["images_gt"] == metrics["images_evaluated"] == 85 and metrics["images_missed"] == 0
+    assert (metrics["model"], metrics["weights_sha256"]) == ("d0", "sha")  # what the report joins on
     assert metrics["rows_not_in_gt"] == 1 and metrics["detections"] == len(detections)
 
     per_class = pd.read_csv(tmp_path / "eval" / "per_class.csv")

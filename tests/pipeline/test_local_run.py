@@ -4,21 +4,11 @@ import shutil
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from effdet_batch.model import Detector
 from effdet_batch.pipeline.decode import decode_image
 from jobs import infer
 from tests.helpers import assert_same_detections
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
 
 
 def test_folder_to_parquet_matches_detector(ray_local, indoor85, tmp_path, capsys):

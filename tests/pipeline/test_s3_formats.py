@@ -14,12 +14,9 @@ from tests.helpers import assert_same_detections, parquet_bytes, tar_bytes
 
 
 @pytest.fixture(scope="module")
-def ray_s3(s3_env):
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    yield s3_env
-    ray.shutdown()
+def ray_s3(s3_env, ray_local):
+    """Ray started after the S3 environment is set (its workers inherit it)."""
+    return s3_env
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,168 @@
+"""The model-selection table: per model, accuracy, throughput per device, device-hours and cost
+per million images, batch latency, peak memory and size; the models on the Pareto front of
+accuracy against cost; and the most accurate model under a budget or a speed floor."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..errors import ConfigError
+from ..model import DETECTORS, get_spec, model_info
+
+__all__ = ["Criteria", "Report", "build_report", "pareto_front", "most_accurate"]
+
+SECONDS_PER_HOUR = 3600
+MILLION = 1_000_000
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """What the user prices and requires. The price is of one device-hour: a GPU-hour, or a CPU
+    node-hour when the measurements are on CPU."""
+
+    gpu_hour_price: float | None = None
+    budget_per_million: float | None = None
+    min_images_per_second: float | None = None  # per device
+
+    def __post_init__(self) -> None:
+        for name in ("gpu_hour_price", "budget_per_million", "min_images_per_second"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.budget_per_million is not None and self.gpu_hour_price is None:
+            raise ConfigError("--budget-per-million needs --gpu-hour-price to turn device-hours into cost")
+
+
+@dataclass
+class Report:
+    table: pd.DataFrame  # one row per model, in variant order (columns: see `build_report`)
+    device: str  # "cuda" or "cpu": what one priced device-hour is
+    criteria: Criteria
+    selected: str | None  # the most accurate model meeting the criteria (None: none asked, or none meets them)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def unit(self) -> str:
+        return "GPU" if self.device == "cuda" else "CPU node"
+
+
+def _device_type(record: dict[str, Any]) -> str:
+    return str(record["device"]).split(":", 1)[0]
+
+
+def _per_model(records: list[dict[str, Any]], what: str) -> dict[str, dict[str, Any]]:
+    """One record per model; a second one for the same model is ambiguous."""
+    out: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if record["model"] is None:
+            raise ConfigError(f"{record['_source']}: its predictions come from several models; "
+                              "evaluate one model's output at a time")
+        name = get_spec(record["model"]).name
+        if name in out:
+            raise ConfigError(f"two {what} for {name}: {out[name]['_source']} and {record['_source']}")
+        out[name] = record
+    return out
+
+
+def _run_throughput(runs: list[dict[str, Any]]) -> float:
+    """Images per device-second over runs: all their images over all their device-seconds."""
+    images = sum(r["images_total"] for r in runs)
+    device_seconds = sum(r["images_total"] / r["images_per_second"] * r["device_count"] for r in runs)
+    return images / device_seconds
+
+
+def pareto_front(ap: pd.Series, cost: pd.Series) -> pd.Series:
+    """True for rows no other row beats: none at least as accurate and as cheap, and better in one.
+    Rows missing either value are not on the front."""
+    known = ap.notna() & cost.notna()
+    front = pd.Series(False, index=ap.index)
+    for i in ap.index[known]:
+        others = known & (ap >= ap[i]) & (cost <= cost[i]) & ((ap > ap[i]) | (cost < cost[i]))
+        front[i] = not others.any()
+    return front
+
+
+def most_accurate(table: pd.DataFrame, criteria: Criteria) -> str | None:
+    """The highest-AP model within the budget and the speed floor (ties: the cheaper); None when
+    no criterion is given or no model meets them."""
+    if criteria.budget_per_million is None and criteria.min_images_per_second is None:
+        return None
+    ok = table["AP"].notna() & table["images_per_second"].notna()
+    if criteria.budget_per_million is not None:
+        ok &= table["cost_per_million"] <= criteria.budget_per_million
+    if criteria.min_images_per_second is not None:
+        ok &= table["images_per_second"] >= criteria.min_images_per_second
+    if not ok.any():
+        return None
+    best = table[ok].sort_values(["AP", "device_hours_per_million"], ascending=[False, True])
+    return str(best["model"].iloc[0])
+
+
+def build_report(runs: list[dict[str, Any]], metrics: list[dict[str, Any]], benchmarks: list[dict[str, Any]],
+                 criteria: Criteria) -> Report:
+    """Join what was measured per model. Throughput comes from the run manifests when a model has
+    any (the whole job, per device), else from its last `predict` benchmark record (the model
+    alone: no reading, decoding or writing); latency and memory from that benchmark record."""
+    notes = []
+    accuracy = _per_model(metrics, "metrics")
+    measured = [r for r in runs if not r.get("dry_run") and r["images_total"] and r["images_per_second"]]
+    if len(measured) < len(runs):
+        notes.append(f"{len(runs) - len(measured)} run manifest(s) with no images labelled "
+                     "(dry runs, or reruns with nothing left) are not counted.")
+    runs_by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in measured:
+        runs_by_model[get_spec(run["model"]).name].append(run)
+    bench: dict[str, dict[str, Any]] = {}
+    for record in benchmarks:
+        if record["benchmark"] == "predict":  # later records replace earlier ones
+            bench[get_spec(record["model"]).name] = record
+
+    used = [r for rs in runs_by_model.values() for r in rs] + list(bench.values())
+    devices = sorted({_device_type(r) for r in used})
+    if len(devices) > 1:
+        raise ConfigError(f"measurements on {' and '.join(devices)} cannot share one price per device-hour: "
+                          "report one device type at a time")
+
+    rows, smoke = [], []
+    for name in [n for n in DETECTORS if n in accuracy.keys() | runs_by_model.keys() | bench.keys()]:
+        info, acc, record = model_info(name), accuracy.get(name, {}), bench.get(name, {})
+        model_runs = runs_by_model.get(name, [])
+        source = model_runs[-1] if model_runs else record
+        ips = _run_throughput(model_runs) if model_runs else record.get("images_per_second")
+        hours = MILLION / ips / SECONDS_PER_HOUR if ips else None
+        if any(r.get("weights") == "random" for r in model_runs) or record.get("weights") == "random":
+            smoke.append(name.upper())
+        rows.append({
+            "model": name,
+            "AP": acc.get("AP"),
+            "AP50": acc.get("AP50"),
+            "published_coco_ap": info["published_coco_ap"],
+            "images_per_second": ips,
+            "throughput_from": f"{len(model_runs)} run(s)" if model_runs else ("benchmark" if record else None),
+            "device_hours_per_million": hours,
+            "cost_per_million": hours * criteria.gpu_hour_price if hours and criteria.gpu_hour_price else None,
+            "batch_latency_ms_p50": record.get("batch_latency_ms_p50"),
+            "batch_latency_ms_p95": record.get("batch_latency_ms_p95"),
+            "batch_size": record.get("batch_size"),
+            "peak_memory_bytes": record.get("peak_memory_bytes"),
+            "params": info["params"],
+            "macs": info["macs"],
+            "device_name": source.get("device_name"),
+            "precision": source.get("precision"),
+        })
+    table = pd.DataFrame(rows).astype({c: "float64" for c in (
+        "AP", "AP50", "images_per_second", "device_hours_per_million", "cost_per_million",
+        "batch_latency_ms_p50", "batch_latency_ms_p95", "peak_memory_bytes")})
+    if table.empty:
+        raise ConfigError("nothing to report: give --runs, --metrics or --benchmarks")
+    table["pareto"] = pareto_front(table["AP"], table["device_hours_per_million"])
+    if smoke:
+        notes.append(f"Measured with random weights (smoke runs): {', '.join(smoke)}. "
+                     "Their AP says nothing about the models.")
+    if any(table["throughput_from"] == "benchmark"):
+        notes.append("Throughput from a benchmark is the model's alone (no reading, decoding or writing); "
+                     "from runs it is the whole job's.")
+    return Report(table, devices[0] if devices else "cuda", criteria, most_accurate(table, criteria), notes)

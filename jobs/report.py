@@ -1,0 +1,62 @@
+"""Model-selection report: accuracy, throughput and cost per million images for each model.
+
+    python jobs/report.py --runs s3://labels/d0 s3://labels/d5 --metrics reports/d0 reports/d5 \\
+        --benchmarks bench/h100.jsonl --gpu-hour-price 2.5 --budget-per-million 1.0 --output reports/selection
+
+Reads run manifests of jobs/infer.py (files, or every _manifest-*.json under a job's output),
+metrics.json of jobs/evaluate.py (files or folders) and JSON lines of jobs/benchmark.py. Writes
+report.md, report.html, report.json, accuracy_vs_cost.png and throughput.png under --output.
+Throughput comes from the runs when a model has any, else from its benchmark `predict` record.
+Prices are yours: one device-hour is a GPU-hour, or a CPU node-hour for measurements on CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without install
+
+from effdet_batch.cli import positive_float, run_cli  # noqa: E402
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", nargs="+", default=[], metavar="URI", help="run manifests, or job output prefixes")
+    p.add_argument("--metrics", nargs="+", default=[], metavar="URI", help="metrics.json files or their folders")
+    p.add_argument("--benchmarks", nargs="+", default=[], metavar="URI",
+                   help="JSON lines files of jobs/benchmark.py, or folders of *.jsonl")
+    p.add_argument("--output", required=True, help="folder (or URI) for the report's files")
+    p.add_argument("--gpu-hour-price", type=positive_float, default=None,
+                   help="price of one GPU-hour (of one CPU node-hour for CPU measurements); no default")
+    p.add_argument("--budget-per-million", type=positive_float, default=None,
+                   help="name the most accurate model costing at most this per million images")
+    p.add_argument("--min-images-per-second", type=positive_float, default=None,
+                   help="name the most accurate model at least this fast (images/s per device)")
+    args = p.parse_args(argv)
+    if not (args.runs or args.metrics or args.benchmarks):
+        p.error("give at least one of --runs, --metrics, --benchmarks")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def run() -> int:
+        from effdet_batch.reports import Criteria, build_report, load_benchmarks, load_metrics, load_runs, write_report
+
+        criteria = Criteria(args.gpu_hour_price, args.budget_per_million, args.min_images_per_second)
+        report = build_report(load_runs(args.runs), load_metrics(args.metrics), load_benchmarks(args.benchmarks),
+                              criteria)
+        for uri in write_report(report, args.output):
+            print(f"wrote {uri}", file=sys.stderr)
+        chosen = report.selected.upper() if report.selected else "none"
+        front = ", ".join(m.upper() for m in report.table.loc[report.table["pareto"], "model"])
+        print(f"Pareto front: {front or 'none'}; selected: {chosen}", file=sys.stderr)
+        return 0
+
+    return run_cli(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The model-selection table on constructed measurements: throughput over several runs, cost,
+the Pareto front, the choice under a budget or a speed floor, the charts, and misuse."""
+import json
+
+import pytest
+
+from effdet_batch.errors import ConfigError
+from effdet_batch.model import model_info
+from effdet_batch.reports import Criteria, build_report
+from effdet_batch.reports.charts import accuracy_cost_figure, throughput_figure
+from effdet_batch.reports.render import markdown
+from jobs import report as report_cli
+
+
+def _run(model, images, ips, devices=1, device="cuda", **extra):
+    return {"model": model, "images_total": images, "images_per_second": ips, "device": device,
+            "device_count": devices, "device_name": "NVIDIA H100", "precision": "bf16", "weights": "official",
+            "_source": f"{model}-run.json", **extra}
+
+
+def _metrics(model, ap):
+    return {"model": model, "AP": ap, "AP50": ap + 0.2, "_source": f"{model}/metrics.json"}
+
+
+# AP and images/s per GPU; at 3.6 per GPU-hour a million images cost 1000 / (images/s).
+MODELS = {"d0": (0.30, 100.0), "d1": (0.35, 50.0), "d2": (0.33, 30.0), "d3": (0.40, 20.0)}
+
+
+def _report(**criteria):
+    runs = [_run(m, 1000, ips) for m, (_, ips) in MODELS.items()]
+    return build_report(runs, [_metrics(m, ap) for m, (ap, _) in MODELS.items()], [], Criteria(**criteria))
+
+
+def test_cost_pareto_front_and_selection():
+    report = _report(gpu_hour_price=3.6)
+    t = report.table.set_index("model")
+    assert list(t.index) == ["d0", "d1", "d2", "d3"]
+    for model, (ap, ips) in MODELS.items():
+        assert t.loc[model, "AP"] == ap and t.loc[model, "images_per_second"] == pytest.approx(ips, rel=1e-12)
+        assert t.loc[model, "device_hours_per_million"] == pytest.approx(1e6 / ips / 3600, rel=1e-12)
+        assert t.loc[model, "cost_per_million"] == pytest.approx(1000 / ips, rel=1e-12)
+        assert (t.loc[model, "params"], t.loc[model, "macs"]) == (model_info(model)["params"], model_info(model)["macs"])
+    # d2 is less accurate than d1 and costs more: the only one off the front.
+    assert list(t.index[t["pareto"]]) == ["d0", "d1", "d3"]
+    assert report.selected is None  # nothing asked
+
+    assert _report(gpu_hour_price=3.6, budget_per_million=25).selected == "d1"
+    assert _report(gpu_hour_price=3.6, budget_per_million=50).selected == "d3"
+    assert _report(gpu_hour_price=3.6, budget_per_million=5).selected is None
+    assert _report(min_images_per_second=40).selected == "d1"
+    assert _report(min_images_per_second=60).selected == "d0"
+    assert _report(gpu_hour_price=3.6, budget_per_million=25, min_images_per_second=60).selected == "d0"
+    text = markdown(_report(gpu_hour_price=3.6, budget_per_million=5))
+    assert "No model has cost at most 5 per million images" in text
+
+
+def test_throughput_over_several_runs_is_images_per_device_second():
+    # 100 images at 50/s on 1 GPU (2 GPU-s) and 300 at 150/s on 2 GPUs (4 GPU-s): 400 / 6.
+    runs = [_run("d0", 100, 50.0), _run("d0", 300, 150.0, devices=2),
+            _run("d0", 0, 0.0), _run("d0", None, None, dry_run=True)]
+    report = build_report(runs, [], [], Criteria())
+    assert report.table["images_per_second"].item() == pytest.approx(400 / 6, rel=1e-12)
+    assert report.table["throughput_from"].item() == "2 run(s)"
+    assert any("2 run manifest(s) with no images" in n for n in report.notes)
+    assert report.table["cost_per_million"].isna().all() and report.unit == "GPU"
+
+
+def test_benchmark_records_give_latency_memory_and_throughput_without_runs():
+    bench = [{"benchmark": "forward", "model": "d4", "images_per_second": 999.0, "device": "cuda", "_source": "b"},
+             {"benchmark": "predict", "model": "d4", "images_per_second": 80.0, "batch_latency_ms_p50": 100.0,
+              "batch_latency_ms_p95": 120.0, "peak_memory_bytes": 3 * 2**30, "batch_size": 8, "device": "cuda",
+              "device_name": "NVIDIA H100", "precision": "fp16", "weights": "random", "_source": "b"}]
+    report = build_report([], [_metrics("d4", 0.5)], bench, Criteria(gpu_hour_price=2.0))
+    row = report.table.iloc[0]
+    assert (row["images_per_second"], row["batch_latency_ms_p50"], row["batch_latency_ms_p95"]) == (80.0, 100.0, 120.0)
+    assert row["peak_memory_bytes"] == 3 * 2**30 and row["throughput_from"] == "benchmark"
+    assert row["cost_per_million"] == pytest.approx(1e6 / 80 / 3600 * 2.0)
+    assert any("random weights (smoke runs): D4." in n for n in report.notes)
+    assert "| D4 | 0.5000 | 0.7000 | 49.3 | 80.00 |" in markdown(report)
+
+
+def test_charts_have_one_labelled_point_per_model_and_the_front():
+    report = _report(gpu_hour_price=3.6, budget_per_million=25)
+    (ax,) = accuracy_cost_figure(report).axes
+    assert ax.get_xlabel().startswith("cost per million images") and ax.get_ylabel().startswith("AP")
+    points = ax.collections[0].get_offsets()
+    assert len(points) == 4 and sorted(points[:, 1].tolist()) == sorted(ap for ap, _ in MODELS.values())
+    assert sorted(t.get_text() for t in ax.texts) == ["D0", "D1", "D2", "D3"]
+    (front,) = [line for line in ax.lines if line.get_label() == "Pareto front"]
+    assert list(front.get_xdata()) == pytest.approx([10, 20, 50])
+    (bars,) = throughput_figure(report).axes
+    assert [p.get_height() for p in bars.patches] == pytest.approx([100, 50, 30, 20])
+    assert bars.get_ylabel() == "images/s per GPU"
+
+
+def test_ambiguous_or_inconsistent_inputs_are_refused():
+    with pytest.raises(ConfigError, match="needs --gpu-hour-price"):
+        Criteria(budget_per_million=1.0)
+    with pytest.raises(ConfigError, match="two metrics for d0"):
+        build_report([], [_metrics("d0", 0.3), _metrics("d0", 0.31)], [], Criteria())
+    with pytest.raises(ConfigError, match="several models"):
+        build_report([], [_metrics(None, 0.3)], [], Criteria())
+    with pytest.raises(ConfigError, match="cannot share one price"):
+        build_report([_run("d0", 10, 5.0), _run("d1", 10, 1.0, device="cpu")], [], [], Criteria())
+
+
+def test_cli_misuse_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report_cli.main(["--output", str(tmp_path / "r")])
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        report_cli.main(["--metrics", "m.json", "--gpu-hour-price", "-2", "--output", str(tmp_path / "r")])
+    assert exit_info.value.code == 2 and "expected a positive number" in capsys.readouterr().err
+    assert report_cli.main(["--runs", str(tmp_path / "nope"), "--output", str(tmp_path / "r")]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: cannot read")
+    bad = tmp_path / "metrics.json"
+    bad.write_text(json.dumps({"AP": 0.1}))
+    assert report_cli.main(["--metrics", str(bad), "--output", str(tmp_path / "r")]) == 1
+    assert "is not metrics of jobs/evaluate.py: no model, AP50" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
