@@ -155,7 +155,7 @@ def benchmark_pipeline(
         source = sources[i % len(sources)]
         (inputs / f"{i:06d}{source.suffix.lower()}").write_bytes(source.read_bytes())
 
-    connect(None, None)  # cluster start is not part of the measurement
+    connect(None)  # cluster start is not part of the measurement
     cfg = PipelineConfig(model=name, inputs=(str(inputs),), output=str(workdir / "out"), weights=weights,
                          batch_size=batch_size, precision=precision, device=device)
     summary = run_inference(cfg)

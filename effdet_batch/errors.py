@@ -5,7 +5,10 @@ traceback.
 """
 from __future__ import annotations
 
-__all__ = ["EffdetBatchError", "ConfigError", "CheckpointError", "InputError", "OutputError", "first_line"]
+import re
+
+__all__ = ["EffdetBatchError", "ConfigError", "CheckpointError", "InputError", "OutputError", "RunError",
+           "first_line", "cause_line"]
 
 
 class EffdetBatchError(Exception):
@@ -32,7 +35,35 @@ class OutputError(EffdetBatchError):
     """An output location that cannot be written."""
 
 
+class RunError(EffdetBatchError):
+    """A run that stopped part-way; the rows it committed are kept and a rerun resumes."""
+
+
+# user:password@ in URLs, and their query strings (pre-signed URLs carry their signature there).
+_URL_USER = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@\"']*@")
+_URL_QUERY = re.compile(r"(://[^\s?\"']*)\?[^\s\"']*")
+
+
+def _scrub(text: str) -> str:
+    return _URL_QUERY.sub(r"\1", _URL_USER.sub(r"\1", text))
+
+
 def first_line(exc: BaseException) -> str:
-    """An exception's message reduced to its first line (its type name when it has none)."""
+    """An exception's message reduced to its first line (its type name when it has none), without
+    the credentials of any URL in it: these lines end up in logs, rows and manifests."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return _scrub(text.splitlines()[0]) if text else type(exc).__name__
+
+
+# "package.module.SomeError: message" lines of a traceback's text.
+_EXCEPTION_LINE = re.compile(r"^(?:\w+\.)*(\w+(?:Error|Exception)): (.+)$", re.M)
+_WRAPPERS = {"UserCodeException", "RayTaskError", "RayActorError"}
+
+
+def cause_line(exc: BaseException) -> str:
+    """`Type: message` of the error that started it all. Ray hands a worker's error to the driver
+    as text, innermost first and its own wrappers last, so it is read from there."""
+    for match in _EXCEPTION_LINE.finditer(str(exc)):
+        if match.group(1) not in _WRAPPERS:
+            return f"{match.group(1)}: {_scrub(match.group(2).strip())}"
+    return f"{type(exc).__name__}: {first_line(exc)}"

@@ -4,7 +4,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["is_remote", "redact", "basename"]
+from .errors import ConfigError, first_line
+
+__all__ = ["is_remote", "redact", "basename", "check_scheme", "has_credentials"]
 
 _REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -25,7 +27,29 @@ def redact(uri: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def has_credentials(uri: str) -> bool:
+    """True when the URI carries user:password@."""
+    return bool(_REMOTE.match(uri)) and "@" in urlsplit(uri).netloc
+
+
 def basename(uri: str) -> str:
     """Last path component of a path or URI, ignoring any query string."""
     path = urlsplit(uri).path if _REMOTE.match(uri) else uri
     return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def check_scheme(uri: str, what: str) -> None:
+    """ConfigError unless `uri` is a plain path or has a scheme fsspec can open here."""
+    import fsspec
+
+    if not _REMOTE.match(uri):
+        return
+    scheme = uri.split("://", 1)[0].lower()
+    try:
+        fsspec.get_filesystem_class(scheme)
+    except ValueError:
+        raise ConfigError(f"{what} {redact(uri)}: unknown URI scheme {scheme}:// "
+                          "(expected a path, s3://, gs://, https://, file://)") from None
+    except ImportError as exc:
+        raise ConfigError(f"{what} {redact(uri)}: {scheme}:// needs a package that is not installed "
+                          f"({first_line(exc)})") from None

@@ -1,5 +1,11 @@
-"""Assertions shared by tests."""
+"""Assertions, test files and job subprocesses shared by tests."""
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def assert_same_detections(a: dict, b: dict, count: int = 90) -> None:
@@ -40,3 +46,27 @@ def parquet_bytes(columns: dict[str, list], types: dict | None = None) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf)
     return buf.getvalue()
+
+
+def infer_command(*args: str) -> list[str]:
+    """`python jobs/infer.py ARGS` with D0's seeded random weights on CPU."""
+    return [sys.executable, str(REPO / "jobs" / "infer.py"), "--model", "d0", "--weights", "random",
+            "--device", "cpu", *args]
+
+
+def job_env(**extra: str) -> dict[str, str]:
+    """The environment of a job subprocess that starts its own local Ray."""
+    env = {**os.environ, "RAY_DATA_DISABLE_PROGRESS_BARS": "1", **extra}
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def committed_checkpoints(fs, output: str) -> list[str]:
+    """The checkpoint files a run has committed under `output` (on filesystem `fs`)."""
+    folder = f"{output.rstrip('/')}/_checkpoint"
+    try:
+        fs.invalidate_cache()
+        names = fs.ls(folder, detail=False) if fs.exists(folder) else []
+    except OSError:
+        return []
+    return [n for n in names if n.endswith(".parquet") and not n.endswith(".pending.parquet")]

@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from ..errors import ConfigError, first_line
-from ..uri import redact
+from ..uri import check_scheme, redact
 
 __all__ = ["load_ground_truth"]
 
@@ -14,6 +14,7 @@ def load_ground_truth(uri: str) -> dict[str, Any]:
     """The parsed instances JSON; ConfigError for a missing, unreadable or malformed file."""
     import fsspec
 
+    check_scheme(uri, "annotations file")
     try:
         with fsspec.open(uri, "rb") as f:
             data = json.load(f)

@@ -14,7 +14,7 @@ import posixpath
 import pandas as pd
 
 from ..errors import ConfigError, InputError, first_line
-from ..uri import redact
+from ..uri import check_scheme, redact
 
 __all__ = ["MATCH_MODES", "read_predictions", "match_rows"]
 
@@ -27,6 +27,7 @@ def read_predictions(uri: str) -> pd.DataFrame:
     import fsspec
     import pyarrow.dataset as pds
 
+    check_scheme(uri, "predictions")
     try:
         fs, root = fsspec.core.url_to_fs(uri)
         if not fs.exists(root):

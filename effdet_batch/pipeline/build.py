@@ -21,7 +21,7 @@ from .readers import WORK_SCHEMA, ReadOptions, read_shards
 from .sources import Shard
 from .stages import DetectStage, read_and_prepare
 
-__all__ = ["ShardDatasource", "connect", "build_dataset", "run_pipeline", "cluster_gpus", "cluster_nodes",
+__all__ = ["ShardDatasource", "connect", "disconnect", "build_dataset", "run_pipeline", "cluster_gpus", "cluster_nodes",
            "describe_device", "checkpoint_path"]
 
 IO_CPUS = 0.25  # reads and writes wait on storage, not on a core
@@ -29,12 +29,20 @@ FILES_PER_READ_TASK = 512
 CHECKPOINT_DIR = "_checkpoint"  # pyarrow and Ray skip "_"-prefixed names when reading the output
 
 
-def connect(address: str | None, s3_endpoint: str | None) -> None:
-    """Join the Ray cluster at `address` (or RAY_ADDRESS, or start a local one)."""
-    # Workers read and write object storage themselves: they need the same endpoint.
-    env = {"AWS_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}
-    ray.init(address=address, ignore_reinit_error=True, logging_level="WARNING",
-             runtime_env={"env_vars": env} if env else None)
+def connect(address: str | None, worker_env: dict[str, str] | None = None) -> bool:
+    """Join the Ray cluster at `address` (or RAY_ADDRESS, or start a local one); `worker_env` is
+    set in every worker (they read and write object storage themselves). True when this call
+    connected, False when the process already was."""
+    if ray.is_initialized():
+        return False
+    ray.init(address=address, logging_level="WARNING",
+             runtime_env={"env_vars": worker_env} if worker_env else None)
+    return True
+
+
+def disconnect() -> None:
+    """Leave Ray (and stop the local one this process started); its log lines stop with it."""
+    ray.shutdown()
 
 
 def cluster_gpus() -> int:

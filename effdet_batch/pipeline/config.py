@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from ..errors import ConfigError
 from ..model.config import get_spec
-from ..uri import is_remote
+from ..uri import check_scheme, has_credentials, is_remote, redact
 from .sources import FORMATS
 
 __all__ = ["PipelineConfig"]
@@ -56,6 +56,13 @@ class PipelineConfig:
         object.__setattr__(self, "output", _absolute(self.output))
         if not self.inputs:
             raise ConfigError("at least one --input is required")
+        for what, uri in [*(("input", i) for i in self.inputs), ("output", self.output)]:
+            check_scheme(uri, what)
+            if has_credentials(uri):  # ids and source URIs are written into every row
+                raise ConfigError(f"{what} {redact(uri)}: credentials in the URI are refused; give them in the "
+                                  "environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or a profile")
+        if self.weights not in (None, "random"):
+            check_scheme(self.weights, "weights")
         if self.format not in FORMATS:
             raise ConfigError(f"unknown --format {self.format!r}: expected one of {', '.join(FORMATS)}")
         if self.batch_size < 1:

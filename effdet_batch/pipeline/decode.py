@@ -29,23 +29,24 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
         raise DecodeError("empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Our own limit below decides; PIL's warning would fire first, at a lower count.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
                 if width * height > max_pixels:
-                    raise DecodeError(
-                        f"image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}"
-                    )
+                    raise DecodeError(f"image is {width}x{height} = {width * height:,} pixels, "
+                                      f"over the pixel limit of {max_pixels:,}")
                 image.seek(0)
                 image = ImageOps.exif_transpose(image)
                 return _to_rgb(image)
     except DecodeError:
         raise
     except UnidentifiedImageError:
-        raise DecodeError(f"not an image (starts with {data[:8]!r})") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        reason = first_line(exc)
-        raise DecodeError(f"cannot decode image: {reason}") from None
+        raise DecodeError(f"not an image (starts with {data[:16]!r})") from None
+    except Image.DecompressionBombError as exc:  # PIL refuses at open, before our check, over 2x its limit
+        raise DecodeError(f"image over the pixel limit: {first_line(exc)}") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DecodeError(f"cannot decode image: {first_line(exc)}") from None
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:

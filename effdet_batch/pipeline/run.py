@@ -3,6 +3,7 @@ run manifest."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -11,12 +12,28 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from ..errors import OutputError, first_line
+from ..errors import OutputError, RunError, cause_line, first_line
 from ..uri import is_remote, redact
 from .config import PipelineConfig
 from .sources import resolve_inputs
 
-__all__ = ["run_inference", "check_writable", "manifest_uri", "summary_text"]
+__all__ = ["run_inference", "check_writable", "manifest_uri", "storage_env", "summary_text"]
+
+log = logging.getLogger(__name__)
+
+
+# An object-storage outage of up to about a minute is retried rather than failed: botocore's
+# standard retry mode (which retries connection errors, with capped exponential backoff) and more
+# attempts than its default 3. Settings of the user's own win.
+STORAGE_RETRIES = {"AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "10"}
+
+
+def storage_env(s3_endpoint: str | None) -> dict[str, str]:
+    """The object-storage environment of the driver and every worker."""
+    env = {k: os.environ.get(k, v) for k, v in STORAGE_RETRIES.items()}
+    if s3_endpoint:
+        env["AWS_ENDPOINT_URL"] = s3_endpoint
+    return env
 
 
 def check_writable(output: str) -> None:
@@ -76,8 +93,8 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
     Rerunning with the same output resumes: images that already have a row are skipped.
     """
     started, start = _now(), time.perf_counter()
-    if cfg.s3_endpoint:
-        os.environ["AWS_ENDPOINT_URL"] = cfg.s3_endpoint
+    env = storage_env(cfg.s3_endpoint)
+    os.environ.update(env)
     shards = resolve_inputs(cfg.inputs, cfg.format)
     check_writable(cfg.output)
     summary: dict[str, Any] = {
@@ -99,14 +116,24 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
 
     import fsspec
 
-    from .build import cluster_gpus, cluster_nodes, connect, describe_device, run_pipeline
+    from .build import cluster_gpus, cluster_nodes, connect, describe_device, disconnect, run_pipeline
 
-    connect(address, cfg.s3_endpoint)
-    gpus = cluster_gpus()
-    device = cfg.device if cfg.device != "auto" else ("cuda" if gpus else "cpu")
-    stats = run_pipeline(cfg, shards, device)
+    connected = connect(address, env)
+    try:
+        gpus = cluster_gpus()
+        device = cfg.device if cfg.device != "auto" else ("cuda" if gpus else "cpu")
+        stats = run_pipeline(cfg, shards, device)
+        wall = time.perf_counter() - start
+        described = describe_device(cfg, device)
+        device_count = gpus if device.startswith("cuda") else cluster_nodes()  # what the cost report prices
+    except Exception as exc:
+        log.error("run %s stopped", cfg.run_id, exc_info=exc)  # the whole trace, for a bug report
+        raise RunError(f"run {cfg.run_id} stopped: {cause_line(exc)}. "
+                       "Rows already written are kept: rerun the same command to resume") from None
+    finally:
+        if connected:  # a job's last stdout line is its summary: no Ray log lines after it
+            disconnect()
     in_output, written, failures = _count_rows(cfg.output, cfg.run_id)
-    wall = time.perf_counter() - start
     summary.update(
         finished=_now(),
         images_total=written,
@@ -116,9 +143,8 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
         wall_seconds=round(wall, 3),
         images_per_second=round(written / wall, 3) if wall > 0 else None,
         device=device,
-        # GPUs, or CPU nodes: the units the cost report prices.
-        device_count=gpus if device.startswith("cuda") else cluster_nodes(),
-        **describe_device(cfg, device),
+        device_count=device_count,
+        **described,
         config={k: v for k, v in asdict(cfg).items() if k not in ("weights", "inputs", "output", "s3_endpoint")},
         failures=[{"image_id": i, "error": e} for i, e in failures[:100]],
         ray_data_stats=stats,

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..errors import InputError, first_line
-from ..uri import is_remote, redact
+from ..uri import check_scheme, is_remote, redact
 
 __all__ = ["load_runs", "load_metrics", "load_benchmarks"]
 
@@ -15,6 +15,7 @@ def _expand(uri: str, pattern: str) -> list[str]:
     """`uri` itself when it names a file, else the files matching `pattern` below it (sorted)."""
     import fsspec
 
+    check_scheme(uri, "report input")
     try:
         fs, root = fsspec.core.url_to_fs(uri)
         if fs.isfile(root):

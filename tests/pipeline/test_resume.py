@@ -5,19 +5,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
+import fsspec
 import pyarrow.dataset as pds
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import committed_checkpoints, infer_command, job_env
+
 IMAGES = 40
-
-
-def _committed(out: Path) -> list[Path]:
-    folder = out / "_checkpoint"
-    return [p for p in folder.glob("*.parquet") if not p.name.endswith(".pending.parquet")] if folder.is_dir() else []
 
 
 def test_killed_run_resumes_with_every_image_exactly_once(indoor85, tmp_path):
@@ -27,22 +22,20 @@ def test_killed_run_resumes_with_every_image_exactly_once(indoor85, tmp_path):
     for i in range(IMAGES):
         shutil.copy(photos[i % len(photos)], src / f"img{i:03d}.jpg")
     out = tmp_path / "out"
-    command = [sys.executable, str(REPO / "jobs" / "infer.py"), "--model", "d0", "--weights", "random",
-               "--device", "cpu", "--input", str(src), "--output", str(out), "--batch-size", "2",
-               "--rows-per-file", "2"]
-    env = {**os.environ, "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}
-    env.pop("RAY_ADDRESS", None)
+    command = infer_command("--input", str(src), "--output", str(out), "--batch-size", "2", "--rows-per-file", "2")
+    env = job_env()
+    local = fsspec.filesystem("file")
     first = subprocess.Popen(command, cwd=tmp_path, env=env, start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240
-        while len(_committed(out)) < 3 and first.poll() is None and time.monotonic() < deadline:
+        while len(committed_checkpoints(local, str(out))) < 3 and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert first.poll() is None, "the first run ended before it could be killed midway"
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # the driver and the Ray processes it started
         first.wait()
-    assert 0 < len(_committed(out)) < IMAGES // 2
+    assert 0 < len(committed_checkpoints(local, str(out))) < IMAGES // 2
 
     second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-2000:]
