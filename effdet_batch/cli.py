@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from .errors import EffdetBatchError
 
-__all__ = ["positive_int", "positive_float", "run_cli"]
+__all__ = ["positive_int", "positive_float", "run_cli", "add_run_arguments", "run_settings", "random_weights_warning"]
+
+RANDOM_WARNING = (
+    "WARNING: --weights random: SMOKE RUN with seeded random weights; the detections are NOT meaningful. "
+    "Use the official weights (default) or --weights PATH for real labels."
+)
 
 
 def _positive(cast: Callable[[str], float], what: str) -> Callable[[str], float]:
@@ -38,3 +44,48 @@ def run_cli(run: Callable[[], int]) -> int:
     except EffdetBatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+
+
+def _actors(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or MIN,MAX, got {text!r}") from None
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"expected N or MIN,MAX, got {text!r}")
+    return (parts[0], parts[-1])
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The model and Ray settings of a labelling run (jobs/infer.py, jobs/relabel.py)."""
+    p.add_argument("--model", required=True, help="d0..d7, d7x")
+    p.add_argument("--weights", default=None, help="checkpoint path/URI, or random (default: official)")
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
+    p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    p.add_argument("--num-gpus-per-actor", type=float, default=1.0)
+    p.add_argument("--actors", type=_actors, default=(1, 1), help="N or MIN,MAX detector actors")
+    p.add_argument("--min-score", type=float, default=0.0, help="drop detections below (default keeps all)")
+    p.add_argument("--max-detections", type=positive_int, default=100)
+    p.add_argument("--rows-per-file", type=positive_int, default=4096,
+                   help="least rows per output file, and the unit of resume")
+    p.add_argument("--s3-endpoint", default=None, help="S3 endpoint URL (default: AWS_ENDPOINT_URL)")
+    p.add_argument("--address", default=None, help="Ray address (default: running cluster, else local)")
+    p.add_argument("--dry-run", action="store_true", help="validate arguments, inputs and output only")
+
+
+def run_settings(args: argparse.Namespace) -> dict:
+    """`PipelineConfig` keyword arguments of the flags `add_run_arguments` added."""
+    names = ("model", "weights", "batch_size", "precision", "device", "num_gpus_per_actor", "actors",
+             "min_score", "max_detections", "rows_per_file", "s3_endpoint")
+    return {name: getattr(args, name) for name in names}
+
+
+@contextlib.contextmanager
+def random_weights_warning(weights: str | None) -> Iterator[None]:
+    """Say loudly, before and after, that a run with random weights labels nothing meaningful."""
+    if weights == "random":
+        print(RANDOM_WARNING, file=sys.stderr, flush=True)
+    yield
+    if weights == "random":
+        print(RANDOM_WARNING, file=sys.stderr, flush=True)

@@ -13,6 +13,7 @@ import posixpath
 
 import pandas as pd
 
+from ..datasets import open_dataset
 from ..errors import ConfigError, InputError, first_line
 from ..uri import check_scheme, redact
 
@@ -25,14 +26,13 @@ _COLUMNS = ["image_id", "source_uri", "boxes", "scores", "category_ids", "labels
 def read_predictions(uri: str) -> pd.DataFrame:
     """The prediction rows of a job output (a folder/prefix of Parquet files, or one file)."""
     import fsspec
-    import pyarrow.dataset as pds
 
     check_scheme(uri, "predictions")
     try:
         fs, root = fsspec.core.url_to_fs(uri)
         if not fs.exists(root):
             raise InputError(f"predictions {redact(uri)} do not exist")
-        table = pds.dataset(root, filesystem=fs, format="parquet").to_table(columns=_COLUMNS)
+        table = open_dataset(uri).to_table(columns=_COLUMNS)
     except InputError:
         raise
     except Exception as exc:  # not Parquet, missing columns, unreadable

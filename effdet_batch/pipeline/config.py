@@ -11,10 +11,11 @@ from ..model.config import get_spec
 from ..uri import check_scheme, has_credentials, is_remote, redact
 from .sources import FORMATS
 
-__all__ = ["PipelineConfig"]
+__all__ = ["PipelineConfig", "new_run_id"]
 
 
-def _new_run_id() -> str:
+def new_run_id() -> str:
+    """A run id that sorts by start time (UTC), with a random suffix."""
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
@@ -47,7 +48,7 @@ class PipelineConfig:
     limit: int | None = None
     rows_per_file: int = 4096
     s3_endpoint: str | None = None
-    run_id: str = field(default_factory=_new_run_id)
+    run_id: str = field(default_factory=new_run_id)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", get_spec(self.model).name)

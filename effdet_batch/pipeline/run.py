@@ -12,12 +12,13 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from ..datasets import open_dataset
 from ..errors import OutputError, RunError, cause_line, first_line
 from ..uri import is_remote, redact
 from .config import PipelineConfig
 from .sources import resolve_inputs
 
-__all__ = ["run_inference", "check_writable", "manifest_uri", "storage_env", "summary_text"]
+__all__ = ["run_inference", "check_writable", "manifest_uri", "storage_env", "summary_text", "summary_json"]
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,9 @@ def _now() -> str:
 
 def _count_rows(output: str, run_id: str) -> tuple[int, int, list[tuple[str, str]]]:
     """(rows in the output, rows of this run, this run's failures as (image_id, error))."""
-    import fsspec
     import pyarrow.dataset as pds
 
-    fs, root = fsspec.core.url_to_fs(output)
-    table = pds.dataset(root, filesystem=fs, format="parquet").to_table(columns=["image_id", "run_id", "error"])
+    table = open_dataset(output).to_table(columns=["image_id", "run_id", "error"])
     mine = table.filter(pds.field("run_id") == run_id)
     failed = mine.filter(pds.field("error").is_valid())
     return table.num_rows, mine.num_rows, list(zip(failed["image_id"].to_pylist(), failed["error"].to_pylist()))
@@ -174,3 +173,8 @@ def summary_text(summary: dict[str, Any], failures_shown: int = 5) -> str:
     if summary["images_failed"] > failures_shown:
         lines.append(f"  ... {summary['images_failed'] - failures_shown} more failures: see the `error` column")
     return "\n".join(lines)
+
+
+def summary_json(summary: dict[str, Any]) -> str:
+    """The summary as the one JSON line a job prints last (Ray Data's stats stay in the manifest)."""
+    return json.dumps({k: v for k, v in summary.items() if k != "ray_data_stats"})
