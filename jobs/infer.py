@@ -16,8 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without install
 
-from effdet_batch.cli import add_run_arguments, positive_int, random_weights_warning, run_cli, run_settings  # noqa: E402,E501
+from effdet_batch.cli import (  # noqa: E402
+    add_run_arguments, positive_int, random_weights_warning, run_cli, run_settings,
+)
 from effdet_batch.pipeline.sources import FORMATS  # noqa: E402
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
