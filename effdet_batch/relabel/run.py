@@ -1,7 +1,7 @@
 """One nightly run: list the lake, label what is new or changed since the last successful run
 into `<output>/date=YYYY-MM-DD/run=<run id>/`, write the label churn, then (only then) record the
-new state. A run that dies leaves the state as it was and is resumed by the next one: same run id,
-same partition, so the rows it committed are kept and not redone."""
+new state. A run that dies leaves the state as it was, and the next run finishes it in the same
+partition, whose checkpoint keeps the rows already committed."""
 from __future__ import annotations
 
 import os
