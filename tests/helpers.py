@@ -1,6 +1,12 @@
 """Assertions, test files and job subprocesses shared by tests."""
+import contextlib
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +76,33 @@ def committed_checkpoints(fs, output: str) -> list[str]:
     except OSError:
         return []
     return [n for n in names if n.endswith(".parquet") and not n.endswith(".pending.parquet")]
+
+
+def photo_folder(indoor85: Path, folder: Path, count: int) -> Path:
+    """`folder` holding `count` image files img000.jpg..., cycled from indoor85's photos."""
+    folder.mkdir(parents=True)
+    photos = sorted((indoor85 / "images").glob("*.jpg"))
+    for i in range(count):
+        shutil.copy(photos[i % len(photos)], folder / f"img{i:03d}.jpg")
+    return folder
+
+
+@contextlib.contextmanager
+def job_process(command: list[str], env: dict[str, str], capture: bool = False) -> Iterator[subprocess.Popen]:
+    """A job in a process group of its own; whatever still runs of it (the driver and the local
+    Ray it started) is SIGKILLed when the block ends."""
+    stream = subprocess.PIPE if capture else subprocess.DEVNULL
+    job = subprocess.Popen(command, env=env, stdout=stream, stderr=stream, text=True, start_new_session=True)
+    try:
+        yield job
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+
+
+def wait_while_running(job: subprocess.Popen, done: Callable[[], bool], timeout: float = 240) -> None:
+    """Poll `done` until it holds, the job ends, or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while job.poll() is None and not done() and time.monotonic() < deadline:
+        time.sleep(0.1)

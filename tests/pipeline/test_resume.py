@@ -1,40 +1,25 @@
 """Resume: a run killed midway (the driver and the local Ray it started), then the same command
 again: every image has exactly one row, and the rerun only processed what was missing."""
 import json
-import os
-import shutil
-import signal
 import subprocess
-import time
 
 import fsspec
 import pyarrow.dataset as pds
 
-from tests.helpers import committed_checkpoints, infer_command, job_env
+from tests.helpers import committed_checkpoints, infer_command, job_env, job_process, photo_folder, wait_while_running
 
 IMAGES = 40
 
 
 def test_killed_run_resumes_with_every_image_exactly_once(indoor85, tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    photos = sorted((indoor85 / "images").glob("*.jpg"))
-    for i in range(IMAGES):
-        shutil.copy(photos[i % len(photos)], src / f"img{i:03d}.jpg")
+    src = photo_folder(indoor85, tmp_path / "in", IMAGES)
     out = tmp_path / "out"
     command = infer_command("--input", str(src), "--output", str(out), "--batch-size", "2", "--rows-per-file", "2")
     env = job_env()
     local = fsspec.filesystem("file")
-    first = subprocess.Popen(command, cwd=tmp_path, env=env, start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 240
-        while len(committed_checkpoints(local, str(out))) < 3 and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
+    with job_process(command, env) as first:  # killed at the end of the block: driver and local Ray
+        wait_while_running(first, lambda: len(committed_checkpoints(local, str(out))) >= 3)
         assert first.poll() is None, "the first run ended before it could be killed midway"
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)  # the driver and the Ray processes it started
-        first.wait()
     assert 0 < len(committed_checkpoints(local, str(out))) < IMAGES // 2
 
     second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

@@ -3,9 +3,6 @@ exactly the new and overwritten images; a run killed midway leaves the state as 
 next run resumes it."""
 import io
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -16,7 +13,7 @@ import pytest
 from effdet_batch.datasets import open_dataset
 from effdet_batch.relabel.state import load_pending
 from jobs import relabel as relabel_cli
-from tests.helpers import REPO, committed_checkpoints, job_env
+from tests.helpers import REPO, committed_checkpoints, job_env, job_process, wait_while_running
 
 
 @pytest.fixture(scope="module")
@@ -99,22 +96,17 @@ def test_killed_run_leaves_the_state_and_is_resumed(s3, lake, s3_env, capsys):
     batch = [f"{lake_uri}/batch/img{i:02d}.jpg" for i in range(30)]
     for i, uri in enumerate(batch):
         s3.pipe(uri, photos[i % len(photos)])
-    command = [sys.executable, str(REPO / "jobs" / "relabel.py"), "--model", "d0", "--weights", "random", "--device", "cpu",
-               "--batch-size", "2", "--rows-per-file", "2", "--lake", lake_uri, "--output", output]
-    job = subprocess.Popen(command, env=job_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
-    try:
-        deadline = time.monotonic() + 240
-        while job.poll() is None and time.monotonic() < deadline:
-            pending = load_pending(output)  # the unfinished run's partition
-            partition = pending and f"{output}/date={pending['date']}/run={pending['run']}"
-            if partition and len(committed_checkpoints(s3, partition)) >= 2:
-                break
-            time.sleep(0.2)
+    command = [sys.executable, str(REPO / "jobs" / "relabel.py"), "--model", "d0", "--weights", "random",
+               "--device", "cpu", "--batch-size", "2", "--rows-per-file", "2", "--lake", lake_uri, "--output", output]
+
+    def committed() -> int:
+        pending = load_pending(output)  # the unfinished run's partition
+        partition = pending and f"{output}/date={pending['date']}/run={pending['run']}"
+        return len(committed_checkpoints(s3, partition)) if partition else 0
+
+    with job_process(command, job_env()) as job:
+        wait_while_running(job, lambda: committed() >= 2)
         assert job.poll() is None, "the run ended before it could be killed midway"
-    finally:
-        os.killpg(job.pid, signal.SIGKILL)
-        job.wait()
     _wait_until_settled(s3, output)
     assert s3.cat(f"{output}/_relabel/state.parquet") == before  # the state is as it was
 

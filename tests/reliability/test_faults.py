@@ -4,7 +4,6 @@ and the credentials it read with appear in none of its output, logs or manifest.
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +15,7 @@ import pyarrow.dataset as pds
 import pytest
 
 from tests.conftest import S3_CREDENTIALS
-from tests.helpers import committed_checkpoints, infer_command, job_env
+from tests.helpers import committed_checkpoints, infer_command, job_env, job_process, photo_folder, wait_while_running
 
 IMAGES = 40
 SECRET = "outage-secret-0b5e1d7c"  # the secret key the job reads S3 with
@@ -72,9 +71,7 @@ def outage_s3(indoor85):
 
 def _outage_after_commits(job: subprocess.Popen, s3: _RestartableS3, fs, output: str, seconds: float) -> None:
     """Stop S3 once the job has committed some rows (mid-run), and start it again `seconds` later."""
-    deadline = time.monotonic() + 240
-    while len(committed_checkpoints(fs, output)) < 2 and job.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_while_running(job, lambda: len(committed_checkpoints(fs, output)) >= 2)
     assert job.poll() is None, "the job ended before the outage"
     s3.stop()
     time.sleep(seconds)
@@ -92,14 +89,9 @@ def _ray_session(stderr: str) -> Path:
 
 def test_s3_outage_mid_run_is_retried_and_credentials_never_leak(outage_s3):
     s3, fs, labels, command, env = outage_s3
-    job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
-    try:
+    with job_process(command, env, capture=True) as job:
         _outage_after_commits(job, s3, fs, f"{labels}/run", seconds=5)
         stdout, stderr = job.communicate(timeout=300)
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
     assert job.returncode == 0, stderr[-3000:]
     ids = _labelled(fs, f"{labels}/run")
     assert len(ids) == len(set(ids)) == IMAGES  # every image, exactly once
@@ -116,14 +108,9 @@ def test_s3_outage_mid_run_is_retried_and_credentials_never_leak(outage_s3):
 def test_outage_past_the_retries_stops_with_one_line_and_the_rerun_resumes(outage_s3):
     s3, fs, labels, command, env = outage_s3
     # One attempt per request: the outage outlasts the retries, as a long one would.
-    job = subprocess.Popen(command, env={**env, "AWS_MAX_ATTEMPTS": "1"}, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
+    with job_process(command, {**env, "AWS_MAX_ATTEMPTS": "1"}, capture=True) as job:
         _outage_after_commits(job, s3, fs, f"{labels}/run", seconds=8)
         _, stderr = job.communicate(timeout=300)
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
     last = stderr.strip().splitlines()[-1]
     assert job.returncode == 1 and re.match(r"error: run \S+ stopped: \w+(Error|Exception): .*[Cc]onnect", last), last
     assert last.endswith("Rows already written are kept: rerun the same command to resume")
@@ -150,21 +137,12 @@ def _processes(title: str) -> set[int]:
 
 
 def test_killed_detector_actor_is_replaced_and_each_image_labelled_once(indoor85, tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    photos = sorted((indoor85 / "images").glob("*.jpg"))
-    for i in range(IMAGES):
-        shutil.copy(photos[i % len(photos)], src / f"img{i:03d}.jpg")
+    src = photo_folder(indoor85, tmp_path / "in", IMAGES)
     out = tmp_path / "out"
     local = fsspec.filesystem("file")
-    job = subprocess.Popen(infer_command("--input", str(src), "--output", str(out), "--batch-size", "2",
-                                         "--rows-per-file", "2"),
-                           env=job_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
-    try:
-        deadline = time.monotonic() + 240
-        while len(committed_checkpoints(local, str(out))) < 2 and job.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
+    command = infer_command("--input", str(src), "--output", str(out), "--batch-size", "2", "--rows-per-file", "2")
+    with job_process(command, job_env(), capture=True) as job:
+        wait_while_running(job, lambda: len(committed_checkpoints(local, str(out))) >= 2)
         victims = _processes("DetectStage")
         assert job.poll() is None and len(victims) == 1, "expected one detector actor, mid-run"
         victim = victims.pop()
@@ -174,9 +152,6 @@ def test_killed_detector_actor_is_replaced_and_each_image_labelled_once(indoor85
             replaced = bool(_processes("DetectStage") - {victim})
             time.sleep(0.1)
         stdout, stderr = job.communicate(timeout=300)
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
     assert replaced, "no new detector actor started after the kill"
     assert job.returncode == 0, stderr[-3000:]
     ids = pds.dataset(str(out), format="parquet").to_table(columns=["image_id"])["image_id"].to_pylist()
