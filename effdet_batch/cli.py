@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from typing import Any
 
 from .errors import EffdetBatchError
 
-__all__ = ["positive_int", "positive_float", "run_cli", "add_run_arguments", "run_settings", "random_weights_warning"]
+__all__ = ["positive_int", "positive_float", "run_cli", "add_run_arguments", "run_settings", "report_run"]
 
 RANDOM_WARNING = (
     "WARNING: --weights random: SMOKE RUN with seeded random weights; the detections are NOT meaningful. "
@@ -81,11 +81,17 @@ def run_settings(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in names}
 
 
-@contextlib.contextmanager
-def random_weights_warning(weights: str | None) -> Iterator[None]:
-    """Say loudly, before and after, that a run with random weights labels nothing meaningful."""
+def report_run(weights: str | None, run: Callable[[], dict[str, Any]], text: Callable[[dict[str, Any]], str]) -> int:
+    """Run a labelling job and report it: its summary for people on stderr, then, as the last
+    stdout line, the summary as one JSON line for programs. A run with random weights says loudly,
+    before and after, that its labels mean nothing."""
+    from .pipeline.run import summary_json
+
     if weights == "random":
         print(RANDOM_WARNING, file=sys.stderr, flush=True)
-    yield
+    summary = run()
+    print(text(summary), file=sys.stderr, flush=True)
     if weights == "random":
         print(RANDOM_WARNING, file=sys.stderr, flush=True)
+    print(summary_json(summary), flush=True)
+    return 0

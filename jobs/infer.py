@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without install
 
 from effdet_batch.cli import (  # noqa: E402
-    add_run_arguments, positive_int, random_weights_warning, run_cli, run_settings,
+    add_run_arguments, positive_int, report_run, run_cli, run_settings,
 )
 from effdet_batch.pipeline.sources import FORMATS  # noqa: E402
 
@@ -41,18 +41,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         from effdet_batch.pipeline import PipelineConfig, run_inference, summary_text
-        from effdet_batch.pipeline.run import summary_json
 
         extra = {"run_id": args.run_id} if args.run_id else {}
         cfg = PipelineConfig(
             inputs=tuple(args.input), output=args.output, format=args.format, image_column=args.image_column,
             id_column=args.id_column, limit=args.limit, **run_settings(args), **extra,
         )
-        with random_weights_warning(cfg.weights):
-            summary = run_inference(cfg, address=args.address, dry_run=args.dry_run)
-            print(summary_text(summary), file=sys.stderr, flush=True)
-        print(summary_json(summary), flush=True)
-        return 0
+        return report_run(cfg.weights, lambda: run_inference(cfg, address=args.address, dry_run=args.dry_run),
+                          summary_text)
 
     return run_cli(run)
 

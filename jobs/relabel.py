@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without install
 
-from effdet_batch.cli import add_run_arguments, random_weights_warning, run_cli, run_settings  # noqa: E402
+from effdet_batch.cli import add_run_arguments, report_run, run_cli, run_settings  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -35,16 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def run() -> int:
-        from effdet_batch.pipeline.run import summary_json
         from effdet_batch.relabel import relabel
         from effdet_batch.relabel.run import relabel_text
 
-        with random_weights_warning(args.weights):
-            summary = relabel(run_settings(args), args.lake, args.output, day=args.date,
-                              churn_min_score=args.churn_min_score, address=args.address, dry_run=args.dry_run)
-            print(relabel_text(summary), file=sys.stderr, flush=True)
-        print(summary_json(summary), flush=True)
-        return 0
+        return report_run(args.weights, lambda: relabel(
+            run_settings(args), args.lake, args.output, day=args.date, churn_min_score=args.churn_min_score,
+            address=args.address, dry_run=args.dry_run), relabel_text)
 
     return run_cli(run)
 

@@ -31,7 +31,8 @@ def display_table(report: Report) -> tuple[list[str], list[list[str]]]:
     cells = []
     for row in report.table.to_dict("records"):
         name = row["model"].upper()
-        latency = " / ".join(_fmt(row[k], ".1f") for k in ("batch_latency_ms_p50", "batch_latency_ms_p95"))
+        p50, p95 = row["batch_latency_ms_p50"], row["batch_latency_ms_p95"]
+        latency = f"{p50:.1f} / {p95:.1f}" if not math.isnan(p50) else ""
         measured = ", ".join(str(v) for v in (row["device_name"], row["precision"], row["throughput_from"]) if v)
         cells.append([
             f"**{name}** (selected)" if row["model"] == report.selected else name,
@@ -41,7 +42,7 @@ def display_table(report: Report) -> tuple[list[str], list[list[str]]]:
             _fmt(row["images_per_second"], ".2f"),
             _fmt(row["device_hours_per_million"], ".3f"),
             _fmt(row["cost_per_million"], ".2f"),
-            latency if latency != " / " else "",
+            latency,
             _fmt(row["batch_size"], "d"),
             _fmt(row["peak_memory_bytes"] and row["peak_memory_bytes"] / 2**30, ".2f", " GiB"),
             _fmt(row["params"] / 1e6, ".2f", " M"),
