@@ -4,6 +4,7 @@
       [CheckpointFilter added by Ray Data on a rerun: drops images that already have a row]
       -> read_and_prepare   CPU tasks: read, decode, letterbox (uint8 canvases travel on)
       -> DetectStage        actor pool, model loaded once per actor, GPU when the cluster has one
+                            (two batches in flight per GPU actor: upload overlaps compute)
       -> write_parquet      checkpointed: a row is committed together with its file
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .readers import WORK_SCHEMA, ReadOptions, read_shards
 from .sources import Shard
 from .stages import DetectStage, read_and_prepare
 
-__all__ = ["ShardDatasource", "connect", "disconnect", "build_dataset", "run_pipeline", "cluster_gpus", "cluster_nodes",
+__all__ = ["ShardDatasource", "connect", "disconnect", "start_data_services", "build_dataset", "run_pipeline", "cluster_gpus", "cluster_nodes",
            "describe_device", "checkpoint_path"]
 
 IO_CPUS = 0.25  # reads and writes wait on storage, not on a core
@@ -43,6 +44,12 @@ def connect(address: str | None, worker_env: dict[str, str] | None = None) -> bo
 def disconnect() -> None:
     """Leave Ray (and stop the local one this process started); its log lines stop with it."""
     ray.shutdown()
+
+
+def start_data_services() -> None:
+    """Start Ray Data's helper actors (stats, actor locations, autoscaling requests): detached,
+    made by the first dataset run on a cluster and reused by every later job on it."""
+    ray.data.range(1).materialize()
 
 
 def cluster_gpus() -> int:
@@ -130,6 +137,13 @@ def _cpu_actor_env(actors: int) -> dict[str, str]:
     return {"OMP_NUM_THREADS": str(threads), "MALLOC_ARENA_MAX": "1"}
 
 
+def _overlap(gpu: bool) -> dict[str, object]:
+    """A GPU actor runs two batches at once, each on its own CUDA stream (`Detector.detect`): one
+    batch's upload and post-processing overlap the other's compute. A CPU actor has no copy to hide
+    and its threads already use every core it has, so it takes one batch at a time."""
+    return {"max_concurrent_calls_per_actor": 2, "enable_true_multi_threading": True} if gpu else {}
+
+
 def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.data.Dataset:
     """The lazy dataset of output rows for `shards`; `device` is `cuda` or `cpu` for the actors."""
     spec = get_spec(cfg.model)
@@ -166,7 +180,7 @@ def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.
         },
         batch_size=cfg.batch_size,
         batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(min_size=cfg.actors[0], max_size=cfg.actors[1]),
+        compute=ray.data.ActorPoolStrategy(min_size=cfg.actors[0], max_size=cfg.actors[1], **_overlap(gpu)),
         num_gpus=cfg.num_gpus_per_actor if gpu else None,
         num_cpus=stage_cpus,
         runtime_env=runtime_env,

@@ -81,3 +81,39 @@ def test_predict_of_nothing_and_bad_settings(detector):
 def test_cuda_without_gpu_is_a_clear_error():
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         Detector("d0", checkpoint="random", device="cuda")
+
+
+def _detect_concurrently(detector, batches):
+    """`detect` on each batch from threads of their own, all started together."""
+    import threading
+
+    barrier, results = threading.Barrier(len(batches)), [None] * len(batches)
+
+    def call(i):
+        canvases, scales, sizes = batches[i]
+        barrier.wait()
+        results[i] = detector.detect(canvases, scales, sizes)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(batches))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def _letterboxed(photos, size):
+    boxed = [letterbox(p, size) for p in photos]
+    return (np.stack([c for c, _ in boxed]), [s for _, s in boxed], [(p.shape[1], p.shape[0]) for p in photos])
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")])])
+def test_concurrent_calls_give_the_detections_of_serial_calls(parity, photos, device):
+    # The pipeline's GPU actors take two batches at once (each thread on its own CUDA stream).
+    detector = Detector("d0", checkpoint=str(parity["checkpoint"]), device=device, precision="fp32")
+    batches = [_letterboxed(photos[i:i + 2], 512) for i in (0, 2)]
+    serial = [detector.detect(*b) for b in batches]
+    for concurrent, alone in zip(_detect_concurrently(detector, batches), serial):
+        for a, b in zip(concurrent, alone):
+            assert_same_detections(a, b)
