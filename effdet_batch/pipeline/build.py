@@ -26,6 +26,7 @@ __all__ = ["ShardDatasource", "connect", "disconnect", "start_data_services", "b
            "describe_device", "checkpoint_path"]
 
 IO_CPUS = 0.25  # reads and writes wait on storage, not on a core
+FILTER_CPUS = 1  # Ray Data's checkpoint filter actor, on a rerun: its default reservation
 FILES_PER_READ_TASK = 512
 CHECKPOINT_DIR = "_checkpoint"  # pyarrow and Ray skip "_"-prefixed names when reading the output
 
@@ -124,6 +125,19 @@ def _enable_checkpointing(output: str) -> None:
     )
 
 
+def _largest_node_cpus() -> int:
+    return max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
+
+
+def _cpu_actor_cpus(actors: int) -> float:
+    """The CPU reservation of each CPU detector actor. It only places the actor (the actor sets
+    its own threads), and the actors together leave room on a node for Ray Data's checkpoint
+    filter actor (a whole CPU, on a rerun) and an I/O task: reserving more, the run would wait
+    forever for a CPU to read or write with."""
+    room = max(_largest_node_cpus() - FILTER_CPUS - IO_CPUS, IO_CPUS)
+    return min(0.5, room / actors)
+
+
 def _cpu_actor_env(actors: int) -> dict[str, str]:
     """Process environment of CPU detector actors, which must be set before the process starts.
 
@@ -132,8 +146,7 @@ def _cpu_actor_env(actors: int) -> dict[str, str]:
     MALLOC_ARENA_MAX=1: that thread allocates from the main glibc arena, the one that keeps freed
     activations (see model/cpu.py); its own arena page-faulted 350k times per D0 batch of 8.
     """
-    per_node = max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
-    threads = max(1, min(per_node, os.cpu_count() or 1) // actors)
+    threads = max(1, min(_largest_node_cpus(), os.cpu_count() or 1) // actors)
     return {"OMP_NUM_THREADS": str(threads), "MALLOC_ARENA_MAX": "1"}
 
 
@@ -154,10 +167,8 @@ def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.
     gpu = device.startswith("cuda")
     # On GPUs, decoding runs in CPU tasks of its own (the stages differ in resources, so Ray Data
     # does not fuse them). On CPUs it is fused into the detector actor: the cores are the same,
-    # and fusing saves a process per task and moving the canvases through the object store. A CPU
-    # detector sets its own torch threads, so its half-CPU reservation only places it; it leaves
-    # room for the checkpoint filter actor (a whole CPU) and the I/O tasks on 2 cores.
-    stage_cpus = 1 if gpu else 0.5
+    # and fusing saves a process per task and moving the canvases through the object store.
+    stage_cpus = 1 if gpu else _cpu_actor_cpus(cfg.actors[1])
     runtime_env = None if gpu else {"env_vars": _cpu_actor_env(cfg.actors[1])}  # same on both: fused
     prepared = work.map_batches(
         read_and_prepare,
