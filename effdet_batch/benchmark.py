@@ -138,6 +138,7 @@ def benchmark_pipeline(
     device: str = "cpu",
     precision: str = "auto",
     weights: str | None = "random",
+    actors: int = 1,
     workdir: Path,
 ) -> dict[str, Any]:
     """End-to-end images/s of the inference job on `count` image files (local Ray and its Ray
@@ -161,7 +162,7 @@ def benchmark_pipeline(
     connect(None)
     start_data_services()
     cfg = PipelineConfig(model=name, inputs=(str(inputs),), output=str(workdir / "out"), weights=weights,
-                         batch_size=batch_size, precision=precision, device=device)
+                         batch_size=batch_size, precision=precision, device=device, actors=(actors, actors))
     summary = run_inference(cfg)
 
     detector = Detector(name, checkpoint=weights, device=device, precision=precision)
@@ -180,6 +181,7 @@ def benchmark_pipeline(
         "device_name": device_name(detector.device),
         "precision": detector.precision,
         "batch_size": batch_size,
+        "actors": actors,
         "images": count,
         "images_ok": summary["images_ok"],
         "pipeline_images_per_second": summary["images_per_second"],

@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
     parser.add_argument("--pipeline", action="store_true", help="benchmark jobs/infer.py end to end")
     parser.add_argument("--count", type=positive_int, default=256, help="--pipeline: number of image files")
+    parser.add_argument("--actors", type=positive_int, default=1, help="--pipeline: detector actors")
     return parser.parse_args(argv)
 
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 record = benchmark_pipeline(
                     name, folder=args.images, count=args.count, batch_size=args.batch_size, device=args.device,
                     precision=args.precision, weights=None if args.weights == "official" else args.weights,
-                    workdir=Path(workdir),
+                    actors=args.actors, workdir=Path(workdir),
                 )
             print(json.dumps(record), flush=True)
         return 0
