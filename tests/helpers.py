@@ -68,14 +68,18 @@ def job_env(**extra: str) -> dict[str, str]:
 
 
 def committed_checkpoints(fs, output: str) -> list[str]:
-    """The checkpoint files a run has committed under `output` (on filesystem `fs`)."""
+    """The checkpoint files a run has committed under `output` (on filesystem `fs`). Ray Data
+    commits by moving `X.pending.parquet` to `X.parquet`; on S3 a move is a copy, then a delete,
+    and while the pending file is there the checkpoint is not committed: a rerun removes both,
+    with the data file, and labels those images again."""
     folder = f"{output.rstrip('/')}/_checkpoint"
     try:
         fs.invalidate_cache()
-        names = fs.ls(folder, detail=False) if fs.exists(folder) else []
+        names = set(fs.ls(folder, detail=False)) if fs.exists(folder) else set()
     except OSError:
         return []
-    return [n for n in names if n.endswith(".parquet") and not n.endswith(".pending.parquet")]
+    return sorted(n for n in names if n.endswith(".parquet") and not n.endswith(".pending.parquet")
+                  and n.removesuffix(".parquet") + ".pending.parquet" not in names)
 
 
 def photo_folder(indoor85: Path, folder: Path, count: int) -> Path:
