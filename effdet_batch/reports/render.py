@@ -31,8 +31,7 @@ def display_table(report: Report) -> tuple[list[str], list[list[str]]]:
     cells = []
     for row in report.table.to_dict("records"):
         name = row["model"].upper()
-        p50, p95 = row["batch_latency_ms_p50"], row["batch_latency_ms_p95"]
-        latency = f"{p50:.1f} / {p95:.1f}" if not math.isnan(p50) else ""
+        latency = _fmt(row["batch_latency_ms_p50"], ".1f", f" / {_fmt(row['batch_latency_ms_p95'], '.1f')}")
         measured = ", ".join(str(v) for v in (row["device_name"], row["precision"], row["throughput_from"]) if v)
         cells.append([
             f"**{name}** (selected)" if row["model"] == report.selected else name,
