@@ -22,8 +22,8 @@ from .readers import WORK_SCHEMA, ReadOptions, read_shards
 from .sources import Shard
 from .stages import DetectStage, read_and_prepare
 
-__all__ = ["ShardDatasource", "connect", "disconnect", "start_data_services", "build_dataset", "run_pipeline", "cluster_gpus", "cluster_nodes",
-           "describe_device", "checkpoint_path"]
+__all__ = ["ShardDatasource", "connect", "disconnect", "start_data_services", "build_dataset", "run_pipeline",
+           "cluster_gpus", "cluster_nodes", "describe_device", "checkpoint_path"]
 
 IO_CPUS = 0.25  # reads and writes wait on storage, not on a core
 FILTER_CPUS = 1  # Ray Data's checkpoint filter actor, on a rerun: its default reservation
@@ -67,7 +67,7 @@ def describe_device(cfg: PipelineConfig, device: str) -> dict[str, str]:
     gpu = device.startswith("cuda")
 
     @ray.remote(num_gpus=cfg.num_gpus_per_actor if gpu else 0, num_cpus=0,
-                runtime_env=None if gpu else {"env_vars": _cpu_actor_env(cfg.actors[1])})
+                runtime_env=None if gpu else {"env_vars": _cpu_actor_resources(cfg.actors[1])[1]})
     def probe() -> dict[str, str]:
         from ..benchmark import device_name
         from ..model.detector import resolve_device, resolve_precision
@@ -125,29 +125,23 @@ def _enable_checkpointing(output: str) -> None:
     )
 
 
-def _largest_node_cpus() -> int:
-    return max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
+def _cpu_actor_resources(actors: int) -> tuple[float, dict[str, str]]:
+    """The CPU reservation and process environment of each CPU detector actor.
 
+    Reservation: it only places the actor (the actor sets its own threads), and the actors together
+    leave room on a node for Ray Data's checkpoint filter actor (a whole CPU, on a rerun) and an I/O
+    task: reserving more, the run would wait forever for a CPU to read or write with.
 
-def _cpu_actor_cpus(actors: int) -> float:
-    """The CPU reservation of each CPU detector actor. It only places the actor (the actor sets
-    its own threads), and the actors together leave room on a node for Ray Data's checkpoint
-    filter actor (a whole CPU, on a rerun) and an I/O task: reserving more, the run would wait
-    forever for a CPU to read or write with."""
-    room = max(_largest_node_cpus() - FILTER_CPUS - IO_CPUS, IO_CPUS)
-    return min(0.5, room / actors)
-
-
-def _cpu_actor_env(actors: int) -> dict[str, str]:
-    """Process environment of CPU detector actors, which must be set before the process starts.
-
+    Environment, which must be set before the process starts:
     OMP_NUM_THREADS: the node's cores shared by the actors (Ray sets it to the reserved CPUs, and
     torch.set_num_threads in the constructor would not reach the thread Ray runs batches on).
     MALLOC_ARENA_MAX=1: that thread allocates from the main glibc arena, the one that keeps freed
     activations (see model/cpu.py); its own arena page-faulted 350k times per D0 batch of 8.
     """
-    threads = max(1, min(_largest_node_cpus(), os.cpu_count() or 1) // actors)
-    return {"OMP_NUM_THREADS": str(threads), "MALLOC_ARENA_MAX": "1"}
+    per_node = max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
+    room = max(per_node - FILTER_CPUS - IO_CPUS, IO_CPUS)
+    threads = max(1, min(per_node, os.cpu_count() or 1) // actors)
+    return min(0.5, room / actors), {"OMP_NUM_THREADS": str(threads), "MALLOC_ARENA_MAX": "1"}
 
 
 def _overlap(gpu: bool) -> dict[str, object]:
@@ -168,8 +162,8 @@ def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.
     # On GPUs, decoding runs in CPU tasks of its own (the stages differ in resources, so Ray Data
     # does not fuse them). On CPUs it is fused into the detector actor: the cores are the same,
     # and fusing saves a process per task and moving the canvases through the object store.
-    stage_cpus = 1 if gpu else _cpu_actor_cpus(cfg.actors[1])
-    runtime_env = None if gpu else {"env_vars": _cpu_actor_env(cfg.actors[1])}  # same on both: fused
+    stage_cpus, env_vars = (1, None) if gpu else _cpu_actor_resources(cfg.actors[1])
+    runtime_env = {"env_vars": env_vars} if env_vars else None  # same on both stages: fused
     prepared = work.map_batches(
         read_and_prepare,
         fn_kwargs={"image_size": spec.image_size},

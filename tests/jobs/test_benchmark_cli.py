@@ -33,8 +33,8 @@ def test_benchmark_misuse_is_one_line_and_exit_2():
 def test_pipeline_benchmark_runs_the_job_and_predict_on_the_same_images():
     # A subprocess: the benchmark starts its own local Ray.
     run = subprocess.run([sys.executable, "jobs/benchmark.py", "--pipeline", "--model", "d0", "--device", "cpu",
-                          "--count", "12", "--batch-size", "4", "--actors", "2"], cwd=REPO, capture_output=True, text=True,
-                         timeout=600)
+                          "--count", "12", "--batch-size", "4", "--actors", "2"], cwd=REPO, capture_output=True,
+                         text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     (record,) = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     assert record["benchmark"] == "pipeline" and record["images"] == record["images_ok"] == 12
