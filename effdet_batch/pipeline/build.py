@@ -4,7 +4,8 @@
       [CheckpointFilter added by Ray Data on a rerun: drops images that already have a row]
       -> read_and_prepare   CPU tasks: read, decode, letterbox (uint8 canvases travel on)
       -> DetectStage        actor pool, model loaded once per actor, GPU when the cluster has one
-                            (two batches in flight per GPU actor: upload overlaps compute)
+                            (two batches in flight per GPU actor: upload overlaps compute;
+                            a CPU actor runs its batches on its main thread)
       -> write_parquet      checkpointed: a row is committed together with its file
 """
 from __future__ import annotations
@@ -66,12 +67,17 @@ def describe_device(cfg: PipelineConfig, device: str) -> dict[str, str]:
     asked of a worker set up like them (the driver may have no GPU)."""
     gpu = device.startswith("cuda")
 
-    @ray.remote(num_gpus=cfg.num_gpus_per_actor if gpu else 0, num_cpus=0,
-                runtime_env=None if gpu else {"env_vars": _cpu_actor_resources(cfg.actors[1])[1]})
+    threads = None if gpu else _cpu_actor_share(cfg.actors[1])[1]
+
+    @ray.remote(num_gpus=cfg.num_gpus_per_actor if gpu else 0, num_cpus=0)
     def probe() -> dict[str, str]:
+        import torch
+
         from ..benchmark import device_name
         from ..model.detector import resolve_device, resolve_precision
 
+        if threads:
+            torch.set_num_threads(threads)
         resolved = resolve_device(device)
         return {"device_name": device_name(resolved), "precision": resolve_precision(cfg.precision, resolved)}
 
@@ -125,30 +131,34 @@ def _enable_checkpointing(output: str) -> None:
     )
 
 
-def _cpu_actor_resources(actors: int) -> tuple[float, dict[str, str]]:
-    """The CPU reservation and process environment of each CPU detector actor.
+def _cpu_actor_share(actors: int) -> tuple[float, int]:
+    """The CPU reservation and the torch threads of each CPU detector actor.
 
-    Reservation: it only places the actor (the actor sets its own threads), and the actors together
-    leave room on a node for Ray Data's checkpoint filter actor (a whole CPU, on a rerun) and an I/O
-    task: reserving more, the run would wait forever for a CPU to read or write with.
-
-    Environment, which must be set before the process starts:
-    OMP_NUM_THREADS: the node's cores shared by the actors (Ray sets it to the reserved CPUs, and
-    torch.set_num_threads in the constructor would not reach the thread Ray runs batches on).
-    MALLOC_ARENA_MAX=1: that thread allocates from the main glibc arena, the one that keeps freed
-    activations (see model/cpu.py); its own arena page-faulted 350k times per D0 batch of 8.
+    Reservation: it only places the actor, and the actors together leave room on a node for Ray
+    Data's checkpoint filter actor (a whole CPU, on a rerun) and an I/O task: reserving more, the
+    run would wait forever for a CPU to read or write with.
+    Threads: the node's cores shared by the actors (Ray's default is the reservation, rounded up).
     """
     per_node = max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
     room = max(per_node - FILTER_CPUS - IO_CPUS, IO_CPUS)
     threads = max(1, min(per_node, os.cpu_count() or 1) // actors)
-    return min(0.5, room / actors), {"OMP_NUM_THREADS": str(threads), "MALLOC_ARENA_MAX": "1"}
+    return min(0.5, room / actors), threads
 
 
-def _overlap(gpu: bool) -> dict[str, object]:
-    """A GPU actor runs two batches at once, each on its own CUDA stream (`Detector.detect`): one
-    batch's upload and post-processing overlap the other's compute. A CPU actor has no copy to hide
-    and its threads already use every core it has, so it takes one batch at a time."""
-    return {"max_concurrent_calls_per_actor": 2, "enable_true_multi_threading": True} if gpu else {}
+def _actor_calls(gpu: bool) -> dict[str, object]:
+    """How Ray Data calls a detector actor.
+
+    Both skip Ray Data's wrapper that runs the stage on a thread of its own. A CPU actor takes one
+    batch at a time on its main thread, so the threads its constructor sets apply, activations come
+    from glibc's main arena, the one that keeps freed memory (model/cpu.py), and OpenMP keeps
+    spinning between the network's many small parallel regions (it sleeps early when a team is led
+    by a thread other than the main one: D0 on 2 cores, 7.8 against 9.5 images/s).
+    A GPU actor runs two batches at once, each on its own CUDA stream (`Detector.detect`): one
+    batch's upload and post-processing overlap the other's compute.
+    """
+    if gpu:
+        return {"max_concurrent_calls_per_actor": 2, "enable_true_multi_threading": True}
+    return {"enable_true_multi_threading": True}
 
 
 def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.data.Dataset:
@@ -162,15 +172,13 @@ def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.
     # On GPUs, decoding runs in CPU tasks of its own (the stages differ in resources, so Ray Data
     # does not fuse them). On CPUs it is fused into the detector actor: the cores are the same,
     # and fusing saves a process per task and moving the canvases through the object store.
-    stage_cpus, env_vars = (1, None) if gpu else _cpu_actor_resources(cfg.actors[1])
-    runtime_env = {"env_vars": env_vars} if env_vars else None  # same on both stages: fused
+    stage_cpus, threads = (1, None) if gpu else _cpu_actor_share(cfg.actors[1])
     prepared = work.map_batches(
         read_and_prepare,
         fn_kwargs={"image_size": spec.image_size},
         batch_size=cfg.batch_size,
         batch_format="numpy",
         num_cpus=stage_cpus,
-        runtime_env=runtime_env,
     )
     return prepared.map_batches(
         DetectStage,
@@ -182,13 +190,13 @@ def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.
             "run_id": cfg.run_id,
             "max_detections": cfg.max_detections,
             "min_score": cfg.min_score,
+            "threads": threads,
         },
         batch_size=cfg.batch_size,
         batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(min_size=cfg.actors[0], max_size=cfg.actors[1], **_overlap(gpu)),
+        compute=ray.data.ActorPoolStrategy(min_size=cfg.actors[0], max_size=cfg.actors[1], **_actor_calls(gpu)),
         num_gpus=cfg.num_gpus_per_actor if gpu else None,
         num_cpus=stage_cpus,
-        runtime_env=runtime_env,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import torch
 
 from ..errors import first_line
 from ..model import Detector, letterbox
@@ -69,7 +70,10 @@ class DetectStage:
         run_id: str,
         max_detections: int = 100,
         min_score: float = 0.0,
+        threads: int | None = None,
     ) -> None:
+        if threads:  # this process's torch threads: a CPU actor's share of its node's cores
+            torch.set_num_threads(threads)
         self.detector = Detector(model, checkpoint=weights, device=device, precision=precision,
                                  max_detections=max_detections)
         self.model = self.detector.spec.name

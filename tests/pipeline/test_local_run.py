@@ -1,11 +1,15 @@
 """The job end to end on a real local Ray: folder of files -> Parquet -> read back."""
 import json
 import shutil
+import threading
 
 import numpy as np
 import pandas as pd
+import ray
+import torch
 
 from effdet_batch.model import Detector
+from effdet_batch.pipeline.build import _actor_calls, _cpu_actor_share
 from effdet_batch.pipeline.decode import decode_image
 from jobs import infer
 from tests.helpers import assert_same_detections
@@ -62,3 +66,27 @@ def test_dry_run_counts_without_running(indoor85, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and summary["dry_run"] and summary["images_total"] == 5
     assert not list((tmp_path / "o").glob("*.parquet"))
+
+
+class _ThreadProbe:
+    """Stands in for DetectStage: reports the thread its batches run on and their torch threads."""
+
+    def __init__(self, threads: int) -> None:
+        torch.set_num_threads(threads)
+
+    def __call__(self, batch: dict) -> dict:
+        count = len(batch["id"])
+        return {"main": np.full(count, threading.current_thread() is threading.main_thread()),
+                "threads": np.full(count, torch.get_num_threads())}
+
+
+def test_cpu_actors_run_batches_on_their_main_thread_with_the_threads_they_set(ray_local):
+    # What CPU speed rests on: off the main thread, torch's OpenMP threads sleep between the
+    # network's small ops and the threads set in the constructor do not apply.
+    reservation, threads = _cpu_actor_share(actors=1)
+    assert (reservation, threads) == (0.5, 2)  # 2 CPUs: room for the checkpoint filter and an I/O task
+    rows = ray.data.range(6).map_batches(
+        _ThreadProbe, fn_constructor_kwargs={"threads": threads}, batch_size=2, num_cpus=reservation,
+        compute=ray.data.ActorPoolStrategy(size=1, **_actor_calls(gpu=False)),
+    ).take_all()
+    assert len(rows) == 6 and all(r["main"] for r in rows) and {r["threads"] for r in rows} == {2}
