@@ -143,8 +143,7 @@ def benchmark_pipeline(
 ) -> dict[str, Any]:
     """End-to-end images/s of the inference job on `count` image files (local Ray and its Ray
     Data services started before the clock), against `Detector.predict` on the same images
-    pre-decoded, in one run: timed before and after the job, as a shared machine's speed drifts
-    between them, and the ratio taken to their mean."""
+    pre-decoded, in one run."""
     from .pipeline import PipelineConfig, run_inference
     from .pipeline.build import connect, start_data_services
     from .pipeline.decode import decode_image
@@ -160,26 +159,21 @@ def benchmark_pipeline(
 
     # Cluster start is not part of the measurement, and a cluster that has run a job already has
     # Ray Data's own actors; the job's detector actors and tasks are started on the clock.
-    detector = Detector(name, checkpoint=weights, device=device, precision=precision)
-    images = [decode_image(p.read_bytes()) for p in sorted(inputs.iterdir())]
-    batches = [images[i:i + batch_size] for i in range(0, count, batch_size)]
-
-    def predict_images_per_second() -> float:
-        detector.predict(batches[0])  # warm-up, as the pipeline's actors warm up on their first batch
-        start = time.perf_counter()
-        for batch in batches:
-            detector.predict(batch)
-        _sync(detector.device)
-        return count / (time.perf_counter() - start)
-
-    before = predict_images_per_second()
     connect(None)
     start_data_services()
     cfg = PipelineConfig(model=name, inputs=(str(inputs),), output=str(workdir / "out"), weights=weights,
                          batch_size=batch_size, precision=precision, device=device, actors=(actors, actors))
     summary = run_inference(cfg)
-    after = predict_images_per_second()
-    predict_ips = (before + after) / 2
+
+    detector = Detector(name, checkpoint=weights, device=device, precision=precision)
+    images = [decode_image(p.read_bytes()) for p in sorted(inputs.iterdir())]
+    batches = [images[i:i + batch_size] for i in range(0, count, batch_size)]
+    detector.predict(batches[0])  # warm-up, as the pipeline's actors warm up on their first batch
+    start = time.perf_counter()
+    for batch in batches:
+        detector.predict(batch)
+    _sync(detector.device)
+    predict_ips = count / (time.perf_counter() - start)
     return {
         "benchmark": "pipeline",
         "model": detector.spec.name,
@@ -193,7 +187,6 @@ def benchmark_pipeline(
         "pipeline_images_per_second": summary["images_per_second"],
         "pipeline_wall_seconds": summary["wall_seconds"],
         "predict_images_per_second": round(predict_ips, 3),
-        "predict_images_per_second_before_after": [round(before, 3), round(after, 3)],
         "ratio": round(summary["images_per_second"] / predict_ips, 3),
         "torch": torch.__version__,
     }

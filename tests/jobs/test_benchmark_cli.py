@@ -3,8 +3,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from jobs import benchmark
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +40,5 @@ def test_pipeline_benchmark_runs_the_job_and_predict_on_the_same_images():
     assert record["benchmark"] == "pipeline" and record["images"] == record["images_ok"] == 12
     assert record["actors"] == 2
     assert record["pipeline_images_per_second"] > 0 and record["predict_images_per_second"] > 0
-    assert record["predict_images_per_second"] == pytest.approx(
-        sum(record["predict_images_per_second_before_after"]) / 2, abs=2e-3)
     ratio = record["pipeline_images_per_second"] / record["predict_images_per_second"]
     assert abs(record["ratio"] - ratio) < 0.01
