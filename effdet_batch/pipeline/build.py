@@ -137,7 +137,8 @@ def _cpu_actor_share(actors: int) -> tuple[float, int]:
     Reservation: it only places the actor, and the actors together leave room on a node for Ray
     Data's checkpoint filter actor (a whole CPU, on a rerun) and an I/O task: reserving more, the
     run would wait forever for a CPU to read or write with.
-    Threads: the node's cores shared by the actors (Ray's default is the reservation, rounded up).
+    Threads: the node's cores shared by the actors (Ray starts a worker with OMP_NUM_THREADS set to
+    its whole reserved CPUs, at least 1).
     """
     per_node = max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
     room = max(per_node - FILTER_CPUS - IO_CPUS, IO_CPUS)
@@ -152,7 +153,7 @@ def _actor_calls(gpu: bool) -> dict[str, object]:
     batch at a time on its main thread, so the threads its constructor sets apply, activations come
     from glibc's main arena, the one that keeps freed memory (model/cpu.py), and OpenMP keeps
     spinning between the network's many small parallel regions (it sleeps early when a team is led
-    by a thread other than the main one: D0 on 2 cores, 7.8 against 9.5 images/s).
+    by a thread other than the main one: D0 on 2 cores, about 15% fewer images/s).
     A GPU actor runs two batches at once, each on its own CUDA stream (`Detector.detect`): one
     batch's upload and post-processing overlap the other's compute.
     """
