@@ -133,7 +133,7 @@ def benchmark_pipeline(
     name: str,
     *,
     folder: Path | None,
-    count: int = 1024,
+    count: int,
     batch_size: int = 8,
     device: str = "cpu",
     precision: str = "auto",
