@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Create .venv and install the project into it (torch first, so that pip keeps the CPU build
-# instead of pulling the CUDA one). Re-running is cheap: it reinstalls only when pyproject.toml changed.
+# instead of pulling the CUDA one). Re-running is cheap: it reinstalls only when pyproject.toml or the
+# constraints changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 stamp=.venv/.effdet_batch-installed
-want="torch=$TORCH_VERSION $(sha256sum pyproject.toml | cut -c1-16)"
+want="torch=$TORCH_VERSION $(cat pyproject.toml scripts/constraints.txt | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet "torch==$TORCH_VERSION"
-  .venv/bin/python -m pip install --quiet -e ".[test]"
+  .venv/bin/python -m pip install --quiet -e ".[test]" -c scripts/constraints.txt
   echo "$want" > "$stamp"
 fi
