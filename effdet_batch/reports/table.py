@@ -153,11 +153,12 @@ def build_report(runs: list[dict[str, Any]], metrics: list[dict[str, Any]], benc
             "device_name": source.get("device_name"),
             "precision": source.get("precision"),
         })
+    if not rows:  # before the frame: one with no rows has no columns to cast
+        raise ConfigError("nothing to report: the inputs hold no metrics, no run that labelled images "
+                          "and no predict benchmark record")
     table = pd.DataFrame(rows).astype({c: "float64" for c in (
         "AP", "AP50", "images_per_second", "device_hours_per_million", "cost_per_million",
         "batch_latency_ms_p50", "batch_latency_ms_p95", "peak_memory_bytes")})
-    if table.empty:
-        raise ConfigError("nothing to report: give --runs, --metrics or --benchmarks")
     table["pareto"] = pareto_front(table["AP"], table["device_hours_per_million"])
     if smoke:
         notes.append(f"Measured with random weights (smoke runs): {', '.join(smoke)}. "

@@ -118,3 +118,16 @@ def test_cli_misuse_is_one_line(tmp_path, capsys):
     assert report_cli.main(["--metrics", str(bad), "--output", str(tmp_path / "r")]) == 1
     assert "is not metrics of jobs/evaluate.py: no model, AP50" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_inputs_with_nothing_to_report_are_one_line(tmp_path, capsys):
+    # A dry run's manifest and a forward-pass record: inputs that parse, but no row to show.
+    manifest = tmp_path / "_manifest-dry.json"
+    manifest.write_text(json.dumps(_run("d0", 0, None, dry_run=True)))
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"benchmark": "forward", "model": "d0", "images_per_second": 9.0, "device": "cpu"}))
+    assert report_cli.main(["--runs", str(manifest), "--benchmarks", str(bench), "--output", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: nothing to report: the inputs hold no metrics, no run that labelled images and no predict "
+        "benchmark record")
+    assert not (tmp_path / "r").exists()
