@@ -17,13 +17,14 @@ __all__ = ["generate_anchors", "anchors_for"]
 def generate_anchors(spec: DetectorSpec) -> torch.Tensor:
     """float32 [N, 4] anchors as (x1, y1, x2, y2) in input-canvas pixels.
 
-    A level-l anchor is centred on a stride-2^l cell, with side anchor_scale * 2^l * 2^(octave/num_scales)
-    stretched by the aspect pair. Computed in float64 like the reference, then cast.
+    A level's anchors are centred on its feature-map cells, of stride image_size / feature size (2^l
+    when the size divides evenly), with side anchor_scale * stride * 2^(octave/num_scales) stretched
+    by the aspect pair. Computed in float64 like the reference, then cast.
     """
     boxes = []
-    for level in range(spec.min_level, spec.max_level + 1):
-        stride = 2**level
-        centers = (torch.arange(spec.image_size // stride, dtype=torch.float64) + 0.5) * stride
+    for feature_size in spec.feature_sizes:
+        stride = spec.image_size / feature_size
+        centers = stride / 2 + torch.arange(feature_size, dtype=torch.float64) * stride
         cy, cx = torch.meshgrid(centers, centers, indexing="ij")
         half_sizes = torch.tensor(
             [

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import Fusion
-from .layers import ConvBn, SeparableConv2d, max_pool_same
+from .layers import Activation, ConvBn, SeparableConv2d, max_pool_same
 
 __all__ = ["FpnNode", "bifpn_nodes", "BiFpn"]
 
@@ -112,21 +112,22 @@ class FpnCombine(nn.Module):
 
 
 class AfterCombine(nn.Module):
-    """swish -> depthwise-separable conv -> BN, applied to each fused node."""
+    """activation -> depthwise-separable conv -> BN, applied to each fused node."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, act: Activation) -> None:
         super().__init__()
         self.conv = SeparableConv2d(channels, channels)
+        self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.silu(x))
+        return self.conv(self.act(x))
 
 
 class Fnode(nn.Module):
-    def __init__(self, combine: FpnCombine, channels: int) -> None:
+    def __init__(self, combine: FpnCombine, channels: int, act: Activation) -> None:
         super().__init__()
         self.combine = combine
-        self.after_combine = AfterCombine(channels)
+        self.after_combine = AfterCombine(channels, act)
 
     def forward(self, nodes: list[torch.Tensor]) -> torch.Tensor:
         return self.after_combine(self.combine(nodes))
@@ -140,12 +141,14 @@ class BiFpnCell(nn.Module):
         channels: list[int],
         fpn_channels: int,
         fusion: Fusion,
+        act: Activation,
     ) -> None:
         super().__init__()
         levels, channels = list(levels), list(channels)
         self.fnode = nn.ModuleList()
         for node in nodes:
-            self.fnode.append(Fnode(FpnCombine(node, levels, channels, fpn_channels, fusion), fpn_channels))
+            combine = FpnCombine(node, levels, channels, fpn_channels, fusion)
+            self.fnode.append(Fnode(combine, fpn_channels, act))
             levels.append(node.level)
             channels.append(fpn_channels)
         self.num_levels = len(set(levels))
@@ -167,6 +170,7 @@ class BiFpn(nn.Module):
         fpn_channels: int,
         repeats: int,
         fusion: Fusion,
+        act: Activation,
         min_level: int = 3,
         max_level: int = 7,
     ) -> None:
@@ -183,7 +187,7 @@ class BiFpn(nn.Module):
         nodes = bifpn_nodes(min_level, max_level)
         self.cell = nn.Sequential()
         for i in range(repeats):
-            self.cell.add_module(str(i), BiFpnCell(nodes, levels, channels, fpn_channels, fusion))
+            self.cell.add_module(str(i), BiFpnCell(nodes, levels, channels, fpn_channels, fusion, act))
             channels = [fpn_channels] * len(levels)
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:

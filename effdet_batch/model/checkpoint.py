@@ -9,12 +9,19 @@ the release files under their published names.
 Files are read without executing code: `.pth` through `torch.load(weights_only=True)` and
 `.safetensors` through safetensors. A published file name carries the first 8 hex digits of its
 sha256 (`tf_efficientdet_d0_34-f153e0cf.pth`); such files are verified before use.
+
+Besides plain state dicts, the files effdet's `train.py` writes are read: a dict holding
+`state_dict` and, when trained with EMA, `state_dict_ema` (preferred: the EMA weights are the ones
+effdet evaluates and publishes), beside `args` (an `argparse.Namespace`, the one Python object such
+a file pickles), `optimizer`, `epoch` and `metric`. DDP's `module.` key prefix is removed.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import logging
 import os
+import pickle
 import re
 import tempfile
 from collections.abc import Mapping
@@ -27,21 +34,27 @@ from ..errors import CheckpointError, first_line
 from ..uri import basename, is_remote, redact
 from .config import DETECTORS, DetectorSpec
 
-__all__ = ["Weights", "cache_dir", "official_uri", "fetch", "read_state_dict", "file_sha256", "check_layout"]
+__all__ = ["Weights", "cache_dir", "official_uri", "fetch", "read_state_dict", "file_sha256", "check_layout",
+           "head_classes"]
 
 _logger = logging.getLogger(__name__)
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.(?:pth|pt|safetensors)$")
 _CHUNK = 1 << 20
+# The state dicts of a training file, in order of preference.
+TRAINING_STATES = ("state_dict_ema", "state_dict")
+_CLASS_BIAS = "class_net.predict.conv_pw.bias"
 
 
 @dataclass(frozen=True)
 class Weights:
     """Where a model's weights came from: printable source and sha256 (of the file, or of the
-    tensors for random weights and in-memory state dicts)."""
+    tensors for random weights and in-memory state dicts), and which state dict of a training
+    file was loaded (`state_dict_ema` or `state_dict`; empty for a plain state dict)."""
 
     source: str
     sha256: str
+    state: str = ""
 
 
 def cache_dir() -> Path:
@@ -130,31 +143,80 @@ def _download(uri: str, target: Path, spec: DetectorSpec) -> None:
         ) from None
 
 
-def read_state_dict(path: Path, source: str) -> dict[str, torch.Tensor]:
-    """Tensors of a `.safetensors` or `.pth` file, read without executing code."""
+def _is_state_dict(value: object) -> bool:
+    return isinstance(value, Mapping) and bool(value) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+
+
+def _load_pth(path: Path, source: str) -> object:
+    """`torch.load` that runs no code: tensors, containers and, for training files, `argparse.Namespace`."""
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        try:
+            needs = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception:  # not a zip checkpoint: corrupt rather than unsafe
+            needs = []
+        if not needs:
+            raise
+        raise CheckpointError(
+            f"checkpoint {redact(source)} refused: it holds pickled Python objects ({', '.join(needs[:3])}) "
+            "whose code a safe load does not run; save its state_dict() (or as .safetensors) and pass that file"
+        ) from None
+
+
+def read_state_dict(path: Path, source: str) -> tuple[dict[str, torch.Tensor], str]:
+    """Tensors of a `.safetensors` or `.pth` file (a state dict or a training file), read without
+    executing code, and which state dict of a training file they are ("" for a plain one)."""
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            state = load_file(str(path), device="cpu")
+            content: object = load_file(str(path), device="cpu")
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            content = _load_pth(path, source)
+    except CheckpointError:
+        raise
     except Exception as exc:
         reason = first_line(exc)
         raise CheckpointError(
             f"checkpoint {redact(source)} is not a readable .pth/.safetensors state dict ({reason[:200]})"
         ) from None
-    if not isinstance(state, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
+    if _is_state_dict(content):
+        return _strip_ddp(dict(content)), ""  # type: ignore[arg-type]
+    if isinstance(content, Mapping):
+        for key in TRAINING_STATES:
+            if _is_state_dict(content.get(key)):
+                return _strip_ddp(dict(content[key])), key
+        keys = ", ".join(sorted(map(str, content))[:8])
         raise CheckpointError(
-            f"checkpoint {redact(source)} holds a {type(state).__name__}, not a state dict of tensors"
+            f"checkpoint {redact(source)} holds a dict with no state dict of tensors in it (keys: {keys}); "
+            f"expected a state dict, or a training file with {' or '.join(TRAINING_STATES)}"
         )
-    return dict(state)
+    raise CheckpointError(
+        f"checkpoint {redact(source)} holds a {type(content).__name__}, not a state dict of tensors"
+    )
+
+
+def _strip_ddp(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Keys without the `module.` prefix that DistributedDataParallel adds to every key."""
+    if all(k.startswith("module.") for k in state):
+        return {k.removeprefix("module."): v for k, v in state.items()}
+    return state
+
+
+def head_classes(state: Mapping[str, torch.Tensor], num_anchors: int) -> int | None:
+    """Classes of the checkpoint's class head (its predictor's outputs / anchors), None if absent."""
+    bias = state.get(_CLASS_BIAS)
+    if bias is None or bias.ndim != 1 or bias.shape[0] % num_anchors:
+        return None
+    return bias.shape[0] // num_anchors
 
 
 def _signature(shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...] | None:
-    """(stem width, BiFPN width, BiFPN cells, head repeats, levels) read off checkpoint keys."""
+    """(stem width, BiFPN width, BiFPN cells, head repeats, levels, has SE, has fusion weights) read
+    off checkpoint keys: enough to tell every variant from the others but AdvProp from its D twin."""
     try:
         return (
             shapes["backbone.conv_stem.weight"][0],
@@ -162,6 +224,8 @@ def _signature(shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...] | None:
             len({k.split(".")[2] for k in shapes if k.startswith("fpn.cell.")}),
             len({k.split(".")[2] for k in shapes if k.startswith("class_net.conv_rep.")}),
             len({k.split(".")[3] for k in shapes if k.startswith("class_net.bn_rep.0.")}),
+            int(any(".se." in k for k in shapes)),
+            int(any(k.endswith("edge_weights") for k in shapes)),
         )
     except (KeyError, IndexError):
         return None
@@ -169,7 +233,18 @@ def _signature(shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...] | None:
 
 def _spec_signature(spec: DetectorSpec) -> tuple[int, ...]:
     return (spec.backbone_spec.stem_channels, spec.fpn_channels, spec.fpn_repeats, spec.head_repeats,
-            spec.num_levels)
+            spec.num_levels, int(not spec.backbone_spec.lite), int(spec.fusion == "fast_normalized"))
+
+
+def _holds(state: Mapping[str, torch.Tensor]) -> str:
+    """What a checkpoint that fits no named variant looks like, for its error message."""
+    found = _signature({k: tuple(v.shape) for k, v in state.items()})
+    alike = [name for name, s in DETECTORS.items() if _spec_signature(s) == found]
+    if not alike:
+        return "it matches no EfficientDet variant"
+    classes = head_classes(state, DETECTORS[alike[0]].num_anchors)
+    return (f"it looks like a tf_efficientdet_{' or '.join(alike)} checkpoint"
+            + (f" with {classes} classes" if classes else ""))
 
 
 def check_layout(
@@ -185,10 +260,6 @@ def check_layout(
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if not (missing or unexpected or wrong):
         return state
-    found = _signature({k: tuple(v.shape) for k, v in state.items()})
-    alike = [name for name, s in DETECTORS.items() if _spec_signature(s) == found]
-    looks = f"it looks like a tf_efficientdet_{' or '.join(alike)} checkpoint" if alike else \
-        "it matches no EfficientDet variant"
     if wrong:
         k = wrong[0]
         example = f"{k}: expected {tuple(expected[k].shape)}, found {tuple(state[k].shape)}"
@@ -196,5 +267,5 @@ def check_layout(
         example = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
     raise CheckpointError(
         f"checkpoint {redact(source)} does not fit tf_efficientdet_{spec.name}: {len(missing)} missing, "
-        f"{len(unexpected)} unexpected and {len(wrong)} mis-shaped tensors (e.g. {example}); {looks}"
+        f"{len(unexpected)} unexpected and {len(wrong)} mis-shaped tensors (e.g. {example}); {_holds(state)}"
     )

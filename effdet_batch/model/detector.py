@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from .config import get_spec
 from .cpu import keep_freed_memory
 from .factory import create_model
+from .labels import LabelOrder, LabelSet, resolve_labels
 from .layers import fuse_batchnorm
 from .postprocess import postprocess_batch, split_detections
 from .preprocess import letterbox, normalize
@@ -59,10 +60,15 @@ class Detector:
     """An EfficientDet ready for inference.
 
     Args:
-        name: variant, `d0`...`d7x`.
+        name: variant, `d0`...`d7x`, `lite0`...`lite4`, `lite3x`, `d0_ap`...`d5_ap`.
         checkpoint: as `create_model` (None = official weights, "random" = seeded random).
         device: `auto`, `cpu`, `cuda`, `cuda:N`.
         precision: `auto`, `fp32`, `bf16`, `fp16` (autocast; postprocess is always float32).
+        num_classes: as `create_model` (None: the checkpoint's; 90 for random weights).
+        labels: class names and ids (`resolve_labels`: a label file, a list of names, a
+            `LabelSet`); None gives COCO's for a 90-class head, else ids 1..N named class_<id>.
+        label_order: `id` or `position` to force how a label file maps (default: by id when
+            every id fits the head, else by position).
         max_detections: per image, after NMS.
         soft_nms: Gaussian soft-NMS instead of hard NMS.
         compile: run the network through `torch.compile` (slow first batch, faster after).
@@ -80,6 +86,9 @@ class Detector:
         device: str | torch.device = "auto",
         precision: str = "auto",
         *,
+        num_classes: int | None = None,
+        labels: str | Sequence[str] | LabelSet | None = None,
+        label_order: LabelOrder | None = None,
         max_detections: int = 100,
         soft_nms: bool = False,
         compile: bool = False,
@@ -94,19 +103,50 @@ class Detector:
         self._streams = threading.local()
         if self.device.type == "cpu":
             keep_freed_memory()
-        model = create_model(self.spec.name, checkpoint)
+        model = create_model(self.spec.name, checkpoint, num_classes)
         self.weights = model.weights
+        self.num_classes = model.num_classes
+        self.labels = resolve_labels(labels, self.num_classes, label_order)
+        if labels is None and self.num_classes != 90:
+            _logger.warning("no labels given for a %d-class head: classes are ids 1..%d named class_<id> "
+                            "(give --labels / labels= for their names)", self.num_classes, self.num_classes)
+        self._class_ids = np.asarray(self.labels.ids, dtype=np.int32)  # index -> category id
         model = fuse_batchnorm(model).to(self.device, memory_format=torch.channels_last)
         self.model = torch.compile(model) if compile else model
         _logger.info(
-            "EfficientDet-%s on %s (%s), %d params, weights %s",
+            "EfficientDet-%s on %s (%s), %d params, %d classes (%s labels), weights %s%s",
             self.spec.name, self.device, self.precision, sum(p.numel() for p in model.parameters()),
-            self.weights.source if self.weights else "?",
+            self.num_classes, self.labels.source, self.weights.source,
+            f" ({self.weights.state})" if self.weights.state else "",
         )
 
     @property
     def image_size(self) -> int:
         return self.spec.image_size
+
+    @property
+    def fill(self) -> tuple[int, int, int]:
+        """Letterbox fill colour (0-255) of this variant's weights."""
+        return self.spec.pretrained.fill
+
+    def preprocess(
+        self, images: Sequence[np.ndarray]
+    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """H x W x 3 uint8 RGB images -> (x, scales, image_sizes): x the normalised float32 batch
+        [B, 3, R, R] on this detector's device, as `forward` takes it; scales [B] resized /
+        original; image_sizes [B, 2] original (width, height)."""
+        canvases, scales, sizes = self._letterbox(images)
+        return self._normalize(torch.from_numpy(canvases).to(self.device)), scales, sizes
+
+    def _letterbox(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        boxed = [letterbox(image, self.image_size, self.fill) for image in images]
+        canvases = np.stack([canvas for canvas, _ in boxed])
+        scales = np.array([scale for _, scale in boxed], dtype=np.float32)
+        sizes = np.array([(image.shape[1], image.shape[0]) for image in images], dtype=np.int32).reshape(-1, 2)
+        return canvases, scales, sizes
+
+    def _normalize(self, canvases: torch.Tensor) -> torch.Tensor:
+        return normalize(canvases, self.spec.pretrained.mean, self.spec.pretrained.std)
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -131,7 +171,7 @@ class Detector:
             image_sizes: [B, 2] original (width, height).
 
         Returns:
-            One dict per image as `postprocess`.
+            One dict per image as `postprocess`, with `classes` the label set's category ids.
         """
         x = torch.as_tensor(canvases)
         expected = (self.image_size, self.image_size, 3)
@@ -149,10 +189,13 @@ class Detector:
             return self._detect(x.pin_memory().to(self.device, non_blocking=True), scales, sizes)
 
     def _detect(self, x: torch.Tensor, scales: torch.Tensor, sizes: torch.Tensor) -> list[dict[str, np.ndarray]]:
-        class_out, box_out = self.forward(normalize(x))
+        class_out, box_out = self.forward(self._normalize(x))
         out = postprocess_batch(class_out, box_out, self.spec.name, scales, sizes, self.max_detections,
                                 self.soft_nms)
-        return split_detections(out)
+        detections = split_detections(out)
+        for d in detections:
+            d["classes"] = self._class_ids[d["classes"] - 1]
+        return detections
 
     def _thread_stream(self) -> torch.cuda.Stream:
         stream = getattr(self._streams, "stream", None)
@@ -161,10 +204,7 @@ class Detector:
         return stream
 
     def predict(self, images: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        """Detections for H x W x 3 uint8 RGB images (any sizes)."""
+        """Detections for H x W x 3 uint8 RGB images (any sizes); `classes` are category ids."""
         if not images:
             return []
-        boxed = [letterbox(image, self.image_size) for image in images]
-        canvases = np.stack([canvas for canvas, _ in boxed])
-        sizes = [(image.shape[1], image.shape[0]) for image in images]
-        return self.detect(canvases, [scale for _, scale in boxed], sizes)
+        return self.detect(*self._letterbox(images))

@@ -14,6 +14,7 @@ from .bifpn import BiFpn
 from .checkpoint import Weights
 from .config import DetectorSpec
 from .head import HeadNet
+from .layers import activation
 
 __all__ = ["EfficientDet", "init_weights"]
 
@@ -22,27 +23,30 @@ _CLASS_PRIOR = 0.01
 
 
 class EfficientDet(nn.Module):
-    """`forward(x)`: x float [B, 3, R, R], ImageNet-normalised RGB ->
+    """`forward(x)`: x float [B, 3, R, R], RGB normalised with the weights' mean/std ->
     (class_outputs, box_outputs), lists over levels P3..Pmax of [B, A*C, H, W] and [B, A*4, H, W].
     """
 
     weights: Weights | None = None  # set by `create_model`
 
-    def __init__(self, spec: DetectorSpec) -> None:
+    def __init__(self, spec: DetectorSpec, num_classes: int | None = None) -> None:
         super().__init__()
         self.spec = spec
+        self.num_classes = num_classes or spec.pretrained.num_classes
+        act = activation(spec.act)
         self.backbone = EfficientNetFeatures(spec.backbone_spec)
         self.fpn = BiFpn(
             self.backbone.feature_channels,
             spec.fpn_channels,
             spec.fpn_repeats,
             spec.fusion,
+            act,
             min_level=spec.min_level,
             max_level=spec.max_level,
         )
         head = dict(channels=spec.fpn_channels, num_anchors=spec.num_anchors, repeats=spec.head_repeats,
-                    num_levels=spec.num_levels)
-        self.class_net = HeadNet(num_outputs=spec.num_classes, **head)
+                    num_levels=spec.num_levels, act=act)
+        self.class_net = HeadNet(num_outputs=self.num_classes, **head)
         self.box_net = HeadNet(num_outputs=4, **head)
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

@@ -6,10 +6,9 @@ is the BN of repeat r at level l (repeats first, the order of the public checkpo
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .layers import BN_EPS, SeparableConv2d, fold_bn
+from .layers import BN_EPS, Activation, SeparableConv2d, fold_bn
 
 __all__ = ["HeadNet"]
 
@@ -26,13 +25,16 @@ class _LevelBn(nn.Module):
 
 
 class HeadNet(nn.Module):
-    """Per level: `repeats` x (separable conv -> level BN -> swish), then a separable predictor.
+    """Per level: `repeats` x (separable conv -> level BN -> activation), then a separable predictor.
 
     Returns, per level, [B, num_anchors * num_outputs, H, W] with channel = anchor * num_outputs + k.
     """
 
-    def __init__(self, channels: int, num_outputs: int, num_anchors: int, repeats: int, num_levels: int) -> None:
+    def __init__(
+        self, channels: int, num_outputs: int, num_anchors: int, repeats: int, num_levels: int, act: Activation
+    ) -> None:
         super().__init__()
+        self.act = act
         self.conv_rep = nn.ModuleList(SeparableConv2d(channels, channels, norm=False) for _ in range(repeats))
         self.bn_rep = nn.ModuleList(
             nn.ModuleList(_LevelBn(channels) for _ in range(num_levels)) for _ in range(repeats)
@@ -43,7 +45,7 @@ class HeadNet(nn.Module):
         outputs = []
         for level, x in enumerate(features):
             for conv, bns in zip(self.conv_rep, self.bn_rep):
-                x = F.silu(bns[level](conv(x)))
+                x = self.act(bns[level](conv(x)))
             outputs.append(self.predict(x))
         return outputs
 

@@ -7,14 +7,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import PUBLISHED_COCO_AP, get_spec
+from .config import get_spec
 from .efficientdet import EfficientDet
 
 __all__ = ["model_info"]
 
 
 @functools.lru_cache(maxsize=None)
-def _count(name: str) -> tuple[int, int]:
+def _count(name: str, num_classes: int) -> tuple[int, int]:
     """(parameters, multiply-accumulates of one forward pass at the native size).
 
     Built and run on the meta device (shapes only: no memory, no arithmetic, so D7x costs what D0
@@ -30,7 +30,7 @@ def _count(name: str) -> tuple[int, int]:
         macs += output[0].numel() * (module.in_channels // module.groups) * kh * kw
 
     with torch.device("meta"):
-        model = EfficientDet(spec).eval()
+        model = EfficientDet(spec, num_classes).eval()
         x = torch.empty(1, 3, spec.image_size, spec.image_size)
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
@@ -40,29 +40,36 @@ def _count(name: str) -> tuple[int, int]:
     return sum(p.numel() for p in model.parameters()), macs
 
 
-def model_info(name: str) -> dict[str, Any]:
-    """Architecture, size and cost of a variant.
+def model_info(name: str, num_classes: int = 90) -> dict[str, Any]:
+    """Architecture, size and cost of a variant with a `num_classes` head.
 
     Returns:
-        `name`, `image_size`, `backbone`, `fpn_channels`, `fpn_repeats`, `head_repeats`,
+        `name`, `image_size`, `backbone`, `act`, `fpn_channels`, `fpn_repeats`, `head_repeats`,
         `fusion`, `levels` ([min, max]), `anchor_scale`, `num_classes`, `params`, `macs` (one
-        image at `image_size`), `published_coco_ap` and `checkpoint_url`.
+        image at `image_size`), `mean`/`std`/`fill` (input normalisation), and, of the published
+        weights, `published_coco_ap` (None for another head, which they do not describe) and
+        `checkpoint_url`.
     """
     spec = get_spec(name)
-    params, macs = _count(spec.name)
+    params, macs = _count(spec.name, num_classes)
+    pretrained = spec.pretrained
     return {
         "name": spec.name,
         "image_size": spec.image_size,
         "backbone": spec.backbone_spec.name,
+        "act": spec.act,
         "fpn_channels": spec.fpn_channels,
         "fpn_repeats": spec.fpn_repeats,
         "head_repeats": spec.head_repeats,
         "fusion": spec.fusion,
         "levels": [spec.min_level, spec.max_level],
         "anchor_scale": spec.anchor_scale,
-        "num_classes": spec.num_classes,
+        "num_classes": num_classes,
         "params": params,
         "macs": macs,
-        "published_coco_ap": PUBLISHED_COCO_AP[spec.name],
-        "checkpoint_url": spec.checkpoint_url,
+        "mean": list(pretrained.mean),
+        "std": list(pretrained.std),
+        "fill": list(pretrained.fill),
+        "published_coco_ap": pretrained.coco_ap if num_classes == pretrained.num_classes else None,
+        "checkpoint_url": pretrained.url,
     }

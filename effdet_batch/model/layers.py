@@ -10,6 +10,7 @@ a conv/BN pair implement `fuse_bn_`), which removes one memory pass per layer.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 __all__ = [
     "BN_EPS",
+    "Activation",
+    "activation",
     "Conv2dSame",
     "max_pool_same",
     "ConvBnPairs",
@@ -28,6 +31,14 @@ __all__ = [
 ]
 
 BN_EPS = 1e-3  # TensorFlow's default epsilon, which the checkpoints were trained with
+
+Activation = Callable[[torch.Tensor], torch.Tensor]
+_ACTIVATIONS: dict[str, Activation] = {"swish": F.silu, "relu6": F.relu6}
+
+
+def activation(name: str) -> Activation:
+    """The function of a spec's `act`: swish (SiLU) for EfficientNet/D, ReLU6 for the Lite models."""
+    return _ACTIVATIONS[name]
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:

@@ -2,7 +2,9 @@
 
 Steps (as the reference evaluation): top-5000 over every anchor x class logit, sigmoid, decode
 against the anchors, clip to the image, per-class NMS at IoU 0.5, at most `max_detections` per
-image. Internally xyxy float32 and 0-based classes; COCO ids (1-90) only in the returned dicts.
+image. The number of classes is read off the class outputs (channels / anchors per location), so
+any head works. Internally xyxy float32 and 0-based classes; 1-based class indices in the returned
+dicts (for COCO's 90-class head these are the COCO ids; `LabelSet` maps others to their ids).
 """
 from __future__ import annotations
 
@@ -73,9 +75,10 @@ def postprocess_batch(
         [B, D] (0-based), `valid` bool [B, D]; padded rows are invalid.
     """
     spec = get_spec(name)
+    num_classes = class_outputs[0].shape[1] // spec.num_anchors
     deltas = torch.cat([_per_anchor(o, 4) for o in box_outputs], 1)  # [B, N, 4]
     device = deltas.device
-    values, anchor_ids, classes = _top_candidates(class_outputs, spec.num_classes, MAX_CANDIDATES)
+    values, anchor_ids, classes = _top_candidates(class_outputs, num_classes, MAX_CANDIDATES)
     anchors = anchors_for(spec, device)[anchor_ids]  # [B, K, 4]
     boxes = decode_boxes(deltas.gather(1, anchor_ids.unsqueeze(2).expand(-1, -1, 4)), anchors)
     boxes = boxes / scales.to(device, torch.float32).view(-1, 1, 1)
@@ -116,7 +119,7 @@ def postprocess(
 
     Returns:
         One dict per image: `boxes` float32 [N, 4] (x1, y1, x2, y2) original pixels, `scores`
-        float32 [N] descending, `classes` int32 [N] COCO category ids (1-90).
+        float32 [N] descending, `classes` int32 [N] 1-based class indices.
     """
     out = postprocess_batch(
         class_outputs,
@@ -131,7 +134,7 @@ def postprocess(
 
 
 def split_detections(batch: dict[str, torch.Tensor]) -> list[dict[str, np.ndarray]]:
-    """Padded batch tensors -> one dict of numpy arrays per image, COCO ids."""
+    """Padded batch tensors -> one dict of numpy arrays per image, 1-based class indices."""
     boxes, scores = batch["boxes"].cpu().numpy(), batch["scores"].float().cpu().numpy()
     classes, valid = batch["classes"].cpu().numpy(), batch["valid"].cpu().numpy()
     return [

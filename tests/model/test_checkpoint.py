@@ -1,4 +1,5 @@
 """Checkpoint sources and every way they can be wrong; downloads are served on 127.0.0.1."""
+import argparse
 import functools
 import hashlib
 import http.server
@@ -115,7 +116,13 @@ def test_pickled_code_is_never_executed(tmp_path):
 
     path = tmp_path / "evil.pth"
     torch.save({"backbone.conv_stem.weight": Exploit()}, path)
-    _one_line_error(str(path))
+    message = _one_line_error(str(path))
+    assert "refused" in message and "open" in message  # names the object it would have called
+    assert not marker.exists()
+    # The same inside a training file: args beside the state dict that are not a plain Namespace.
+    training = tmp_path / "evil_train.pth.tar"
+    torch.save({"state_dict": create_model("d0", "random").state_dict(), "args": Exploit()}, training)
+    assert "refused" in _one_line_error(str(training))
     assert not marker.exists()
 
 
@@ -169,3 +176,61 @@ def test_credentials_never_appear_in_errors(cache):
 
 def test_bad_checkpoint_type():
     assert "not int" in _one_line_error(42)
+
+
+@pytest.fixture(scope="module")
+def training_file(shared):
+    """effdet's train.py output: state_dict, state_dict_ema, optimizer, args (a Namespace), epoch..."""
+    return shared / "reference/parity_custom/d0_3class_seed0_train.pth.tar"
+
+
+def test_training_file_loads_its_ema_weights_and_infers_the_classes(training_file):
+    model = create_model("d0", checkpoint=str(training_file))
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        saved = torch.load(training_file, weights_only=True)
+    assert model.num_classes == 3 and model.weights.state == "state_dict_ema"
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in saved["state_dict_ema"].items())
+    assert not torch.equal(saved["state_dict_ema"]["class_net.predict.conv_pw.bias"],
+                           saved["state_dict"]["class_net.predict.conv_pw.bias"])  # the choice matters
+
+
+def test_training_file_without_ema_and_with_ddp_prefixes_loads_its_state_dict(tmp_path):
+    state = create_model("d1", "random", num_classes=12).state_dict()
+    path = tmp_path / "d1_12class.pth.tar"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "optimizer": {"state": {}},
+                "args": argparse.Namespace(model="tf_efficientdet_d1", num_classes=12), "epoch": 7,
+                "metric": 0.31}, path)
+    model = create_model("d1", checkpoint=str(path))
+    assert model.num_classes == 12 and model.weights.state == "state_dict"
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+
+
+def test_training_file_with_no_state_dict_is_one_line(tmp_path):
+    path = tmp_path / "empty_run.pth.tar"
+    torch.save({"epoch": 3, "args": argparse.Namespace(model="d0"), "optimizer": {}}, path)
+    message = _one_line_error(str(path))
+    assert "no state dict" in message and "epoch" in message and "state_dict_ema" in message
+
+
+def test_num_classes_must_agree_with_the_checkpoint(training_file):
+    assert create_model("d0", checkpoint=str(training_file), num_classes=3).num_classes == 3
+    with pytest.raises(CheckpointError) as err:
+        create_model("d0", checkpoint=str(training_file), num_classes=90)
+    assert "3-class head" in str(err.value) and "num_classes=90" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_random_weights_take_the_head_they_are_given():
+    model = create_model("d0", "random", num_classes=3)
+    assert model.num_classes == 3
+    assert model.state_dict()["class_net.predict.conv_pw.bias"].shape == (27,)
+    assert create_model("d0", "random").num_classes == 90
+
+
+def test_a_fine_tuned_checkpoint_of_another_variant_says_what_it_holds(tmp_path):
+    path = tmp_path / "lite.pth"
+    torch.save(create_model("lite0", checkpoint="random", num_classes=5).state_dict(), path)
+    message = _one_line_error(str(path), "d0")
+    assert "looks like a tf_efficientdet_lite0 checkpoint with 5 classes" in message
+    other = tmp_path / "d2.pth"
+    torch.save(create_model("d2", checkpoint="random", num_classes=12).state_dict(), other)
+    assert "looks like a tf_efficientdet_d2 or d2_ap checkpoint with 12 classes" in _one_line_error(str(other), "lite2")
