@@ -15,15 +15,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def assert_same_detections(a: dict, b: dict, count: int = 90) -> None:
-    """a's top `count` detections each have their own counterpart in b: same class, box within
-    0.01 px, score within 1e-4. Batched convolutions round differently from single ones (~1e-6),
-    which can swap near-tied scores between batch compositions; the detections are the same."""
+    """a's top `count` detections each have their own counterpart in b, and b's in a: same class,
+    box within 0.01 px, score within 1e-4. Batched convolutions round differently from single ones
+    (~1e-6), which can swap near-tied scores between batch compositions; the detections are the same."""
+    _each_has_a_counterpart(a, b, count, "a", "b")
+    _each_has_a_counterpart(b, a, count, "b", "a")
+
+
+def _each_has_a_counterpart(a: dict, b: dict, count: int, name_a: str, name_b: str) -> None:
     unused = list(range(len(b["scores"])))
     for i in range(min(count, len(a["scores"]))):
         hits = [j for j in unused if b["classes"][j] == a["classes"][i]
                 and abs(b["scores"][j] - a["scores"][i]) < 1e-4
                 and np.abs(np.asarray(b["boxes"][j]) - np.asarray(a["boxes"][i])).max() < 1e-2]
-        assert hits, f"detection {i} (class {a['classes'][i]} at {a['boxes'][i]}) has no counterpart"
+        assert hits, (f"{name_a}'s detection {i} (class {a['classes'][i]} at {a['boxes'][i]}) "
+                      f"has no counterpart in {name_b}")
         unused.remove(hits[0])
 
 
