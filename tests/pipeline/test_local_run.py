@@ -22,7 +22,7 @@ def test_folder_to_parquet_matches_detector(ray_local, indoor85, tmp_path, capsy
     src.mkdir(parents=True)
     names = sorted(p.name for p in (indoor85 / "images").glob("*.jpg"))[:3]
     for name in names:
-        shutil.copy(indoor85 / "images" / name, src / name.upper().replace(".JPG", ".JPG"))
+        shutil.copy(indoor85 / "images" / name, src / name.replace(".jpg", ".JPG"))  # suffixes are case-blind
     (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     (src / "notes.txt").write_text("not an image: skipped")
     out = tmp_path / "out"
