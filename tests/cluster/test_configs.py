@@ -1,12 +1,19 @@
-"""Every YAML in cluster/ parses, has what its kind requires, and names entrypoints that exist
-in the image (cluster/Dockerfile puts the checkout at its WORKDIR) and pass --dry-run against a
-loopback S3 holding the buckets they name."""
+"""Every YAML in cluster/ parses, passes the schema that checks it for real (Ray's cluster-config
+schema, as `ray up` applies it; the OpenAPI schemas of KubeRay's CRDs, as the Kubernetes API
+server applies them), has what its kind requires here, agrees with run.py on the storage
+environment, and names entrypoints that exist in the image (cluster/Dockerfile puts the checkout
+at its WORKDIR) and pass --dry-run against a loopback S3 holding the buckets they name."""
+import copy
 import re
 import shlex
 from pathlib import Path
 
+import jsonschema
+import pytest
 import yaml
+from ray.autoscaler._private.util import prepare_config, validate_config
 
+from effdet_batch.pipeline.run import STORAGE_RETRIES
 from jobs import infer, relabel
 from tests.helpers import REPO
 
@@ -56,14 +63,13 @@ def _check(path: Path, doc: dict) -> None:
         for key in ("cluster_name", "provider", "available_node_types", "head_node_type", "max_workers"):
             assert key in doc, f"{where}: no {key}"
         assert doc["provider"]["type"] and doc["provider"].get("region"), where
-        types = doc["available_node_types"]
-        assert doc["head_node_type"] in types, where
+        types = doc["available_node_types"]  # head type and worker bounds: see _ray_up_error
         workers = [t for name, t in types.items() if name != doc["head_node_type"]]
         assert any(t["resources"].get("GPU", 0) >= 1 for t in workers), f"{where}: no GPU node type"
-        assert sum(t.get("min_workers", 0) for t in workers) <= doc["max_workers"], where
         assert all(t["node_config"].get("InstanceType") for t in types.values()), where
         return
-    assert doc["apiVersion"] and doc["metadata"].get("name") or doc["metadata"].get("generateName"), where
+    assert doc["apiVersion"] and (doc["metadata"].get("name") or doc["metadata"].get("generateName")), \
+        f"{where}: needs an apiVersion, and a metadata.name or generateName"
     if kind == "RayCluster":
         spec = doc["spec"]
         assert doc["apiVersion"] == "ray.io/v1" and spec["enableInTreeAutoscaling"] is True, where
@@ -91,7 +97,7 @@ def _check(path: Path, doc: dict) -> None:
     elif kind == "ConfigMap":
         assert _rayjob_specs(doc), f"{where}: holds no RayJob"
     elif kind in ("Role", "RoleBinding", "ServiceAccount"):
-        assert doc["apiVersion"], where
+        pass  # an apiVersion and a name (above) are all they need here
     else:
         raise AssertionError(f"{where}: no check for this kind")
 
@@ -102,6 +108,156 @@ def test_every_yaml_parses_and_has_what_its_kind_requires():
     assert {"RayCluster", "RayJob", "RayCronJob", "CronJob", "aws-gpu.yaml", "runtime_env.yaml"} <= kinds
     for path, doc in docs:
         _check(path, doc)
+
+
+def test_a_resource_needs_an_api_version_and_a_name():
+    where = CLUSTER / "kuberay" / "made-up.yaml"
+    _check(where, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"generateName": "x-"}})
+    for doc in ({"apiVersion": "", "kind": "ServiceAccount", "metadata": {"generateName": "x-"}},
+                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {}}):
+        with pytest.raises(AssertionError, match="needs an apiVersion, and a metadata.name or generateName"):
+            _check(where, doc)
+
+
+def _ray_up_error(config: dict) -> str | None:
+    """What `ray up` refuses in a cluster-launcher config before it calls the cloud: it fills in
+    the provider's defaults, then checks the result against ray/autoscaler/ray-schema.json and
+    the node types' bounds (ray.autoscaler._private.commands._bootstrap_config)."""
+    try:
+        validate_config(prepare_config(copy.deepcopy(config)))
+    except jsonschema.ValidationError as exc:
+        return exc.message
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _no_unknown_fields(schema: dict) -> dict:
+    """`schema` with additionalProperties false where it lists `properties`. The API server prunes
+    fields a structural schema does not list instead of refusing them, so a misspelt field would
+    vanish without a word; here it fails."""
+    out = dict(schema)
+    if "properties" in schema:
+        out["properties"] = {name: _no_unknown_fields(s) for name, s in schema["properties"].items()}
+        if not schema.get("x-kubernetes-preserve-unknown-fields"):
+            out.setdefault("additionalProperties", False)
+    for key in ("items", "additionalProperties"):  # anyOf and the like cannot add fields in a structural schema
+        if isinstance(schema.get(key), dict):
+            out[key] = _no_unknown_fields(schema[key])
+    return out
+
+
+@pytest.fixture(scope="module")
+def kuberay(shared: Path) -> dict[tuple[str, str], jsonschema.Draft202012Validator]:
+    """A validator per (apiVersion, kind) of KubeRay's CRDs: their openAPIV3Schema, unknown fields refused."""
+    validators = {}
+    for path in sorted((shared / "reference" / "kuberay_crds").glob("ray.io_*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        for version in crd["spec"]["versions"]:
+            schema = _no_unknown_fields(version["schema"]["openAPIV3Schema"])
+            validators[f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"]] = \
+                jsonschema.Draft202012Validator(schema)
+    return validators
+
+
+def _crd_errors(kuberay: dict, doc: dict) -> list[str]:
+    key = (doc["apiVersion"], doc["kind"])
+    assert key in kuberay, f"no KubeRay CRD for {key}"
+    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in kuberay[key].iter_errors(doc)]
+
+
+def _kuberay_resources() -> dict[str, dict]:
+    """The KubeRay resources of cluster/ by where they are, a RayJob held in a ConfigMap included."""
+    found = {}
+    for path, doc in _documents():
+        where = str(path.relative_to(CLUSTER))
+        if doc.get("kind") == "ConfigMap":
+            found |= {f"{where} {key}": yaml.safe_load(text) for key, text in doc["data"].items()}
+        elif doc.get("apiVersion", "").startswith("ray.io/"):
+            found[where] = doc
+    return found
+
+
+def test_launcher_configs_pass_ray_up_validation():
+    configs = [(path, doc) for path, doc in _documents() if path.parent.name == "launcher"]
+    assert configs
+    for path, config in configs:
+        assert _ray_up_error(config) is None, path
+
+
+def test_kuberay_resources_pass_the_crd_schemas(kuberay):
+    resources = _kuberay_resources()
+    assert set(resources) >= {"kuberay/raycluster.yaml", "kuberay/rayjob.yaml", "kuberay/raycronjob.yaml",
+                              "kuberay/cronjob.yaml rayjob.yaml"}
+    for where, doc in resources.items():
+        assert _crd_errors(kuberay, doc) == [], where
+
+
+def _rename(name):
+    return lambda parent, key: parent.__setitem__(name, parent.pop(key))
+
+
+def _set(value):
+    return lambda parent, key: parent.__setitem__(key, value)
+
+
+def _broken(doc: dict, path: str, change) -> dict:
+    """A copy of `doc` with `change` made at `path` (dotted; numbers index lists)."""
+    doc = copy.deepcopy(doc)
+    *parents, key = path.split(".")
+    parent = doc
+    for step in parents:
+        parent = parent[int(step)] if isinstance(parent, list) else parent[step]
+    change(parent, key)
+    return doc
+
+
+@pytest.mark.parametrize("path, change, error", [
+    ("idle_timeout_minutes", _rename("idle_timeout_minute"), "'idle_timeout_minute' was unexpected"),
+    ("available_node_types.gpu.min_workers", _rename("min_worker"), "'min_worker' was unexpected"),
+    ("max_workers", _set("8"), "'8' is not of type 'integer'"),
+    ("available_node_types.gpu.resources.GPU", _set(0.5), "0.5 is not of type 'integer'"),
+    ("available_node_types.gpu.min_workers", _set(9), "smaller than the sum of `min_workers`"),
+])
+def test_a_broken_launcher_config_fails_ray_up_validation(path, change, error):
+    ((_, config),) = [(p, d) for p, d in _documents() if p.name == "aws-gpu.yaml"]
+    assert error in (_ray_up_error(_broken(config, path, change)) or "")
+
+
+@pytest.mark.parametrize("where, path, change, error", [
+    ("kuberay/raycluster.yaml", "spec.enableInTreeAutoscaling", _rename("enableInTreeAutoScaling"),
+     "'enableInTreeAutoScaling' was unexpected"),
+    ("kuberay/raycluster.yaml", "spec.workerGroupSpecs.0.template.spec.containers.0.resources", _rename("resource"),
+     "'resource' was unexpected"),
+    ("kuberay/raycluster.yaml", "spec.workerGroupSpecs.0.maxReplicas", _set("8"), "'8' is not of type 'integer'"),
+    ("kuberay/raycluster.yaml", "spec.headGroupSpec.rayStartParams.num-cpus", _set(0), "0 is not of type 'string'"),
+    ("kuberay/rayjob.yaml", "spec.entrypoint", _rename("entryPoint"), "'entryPoint' was unexpected"),
+    ("kuberay/rayjob.yaml", "spec.backoffLimit", _set("2"), "'2' is not of type 'integer'"),
+    ("kuberay/raycronjob.yaml", "spec.concurrencyPolicy", _set("Forbid"), "'concurrencyPolicy' was unexpected"),
+    ("kuberay/raycronjob.yaml", "spec.jobTemplate.runtimeEnvYAML", _rename("runtimeEnvYaml"),
+     "'runtimeEnvYaml' was unexpected"),
+    ("kuberay/raycronjob.yaml", "spec.suspend", _set("no"), "'no' is not of type 'boolean'"),
+    ("kuberay/cronjob.yaml rayjob.yaml", "spec.clusterSelector", _rename("clusterSelectors"),
+     "'clusterSelectors' was unexpected"),
+    ("kuberay/cronjob.yaml rayjob.yaml", "spec.activeDeadlineSeconds", _set("12h"), "'12h' is not of type 'integer'"),
+])
+def test_a_broken_kuberay_resource_fails_its_crd_schema(kuberay, where, path, change, error):
+    errors = _crd_errors(kuberay, _broken(_kuberay_resources()[where], path, change))
+    assert any(error in e for e in errors), errors
+
+
+def test_job_environments_agree_with_the_storage_retries_of_run_py():
+    # run.py's STORAGE_RETRIES is what a job sets when started by jobs/*.py; jobs that ray or
+    # KubeRay start get the YAMLs' copies, which must say the same (and agree on the rest).
+    envs = {"runtime_env.yaml": yaml.safe_load((CLUSTER / "runtime_env.yaml").read_text())["env_vars"]}
+    for where, doc in _kuberay_resources().items():
+        for spec in _rayjob_specs(doc):
+            envs[where] = yaml.safe_load(spec["runtimeEnvYAML"])["env_vars"]
+    assert set(envs) >= {"runtime_env.yaml", "kuberay/rayjob.yaml", "kuberay/raycronjob.yaml",
+                         "kuberay/cronjob.yaml rayjob.yaml"}
+    for where, env in envs.items():
+        assert {k: env.get(k) for k in STORAGE_RETRIES} == STORAGE_RETRIES, where
+        assert env == envs["runtime_env.yaml"], where
 
 
 def _entrypoints() -> list[tuple[str, list[str]]]:
