@@ -3,7 +3,7 @@
 Tolerances (stated in the README): with bf16 autocast on CPU the head outputs stay within 0.05 of
 fp32 for class logits and 0.01 for box regressions; bf16 itself rounds a logit near -4.6 by up to
 0.016, so this is about three bf16 steps. fp16/bf16 on CUDA are held to the same bounds when a GPU
-is present (results of the lent GPU runs are in benchmarks/results/).
+is present.
 """
 import numpy as np
 import pytest
