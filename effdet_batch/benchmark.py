@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .model import Detector, letterbox, model_info
-from .model.preprocess import normalize
+from .model import Detector, model_info
 from .pipeline.sources import is_image_name
 
 __all__ = ["benchmark_model", "benchmark_pipeline", "load_images", "device_name"]
@@ -115,8 +114,7 @@ def benchmark_model(
     detector = Detector(name, checkpoint=weights, device=device, precision=precision, compile=compile)
     batch = list(images) if images is not None else load_images(None, batch_size)
     batch = (batch * (batch_size // len(batch) + 1))[:batch_size]
-    canvases = np.stack([letterbox(image, detector.image_size)[0] for image in batch])
-    x = normalize(torch.from_numpy(canvases).to(detector.device))
+    x, _, _ = detector.preprocess(batch)
     if detector.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(detector.device)
     yield _record(

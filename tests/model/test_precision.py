@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from effdet_batch.model import Detector, letterbox
-from effdet_batch.model.preprocess import normalize
+from effdet_batch.model import Detector
 
 CLASS_TOL, BOX_TOL = 0.05, 0.01
 
 
 def _max_errors(detector, photos, dtype):
-    x = normalize(torch.from_numpy(np.stack([letterbox(p, 512)[0] for p in photos]))).to(detector.device)
+    x, _, _ = detector.preprocess(photos)
     with torch.inference_mode():
         ref = detector.model(x)
         with torch.autocast(detector.device.type, dtype=dtype):
