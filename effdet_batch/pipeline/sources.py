@@ -1,7 +1,8 @@
 """What the inputs are: each `--input` URI resolved (on the driver) into shards of a known format.
 
 Formats:
-    files     image files (jpg, jpeg, png, webp, bmp, gif, tif, tiff; any case); one shard per image
+    files     image files (jpg, jpeg, png, webp, bmp, gif, tif, tiff, heic, heif, avif; any case); one
+              shard per image
     tar       tar shards in WebDataset layout; their image members are the images
     parquet   Parquet shards with a binary image column (and optionally an id column)
     manifest  text (one URI per line), CSV or Parquet files listing image URIs, so that a lake of
@@ -22,7 +23,8 @@ from ..uri import redact
 __all__ = ["FORMATS", "IMAGE_SUFFIXES", "Shard", "is_image_name", "resolve_inputs"]
 
 FORMATS = ("auto", "files", "tar", "parquet", "manifest")
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff",
+                            ".heic", ".heif", ".avif"})
 _SUFFIXES = {
     "files": IMAGE_SUFFIXES,
     "tar": frozenset({".tar", ".tgz"}),
