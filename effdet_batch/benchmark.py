@@ -1,4 +1,5 @@
-"""Throughput benchmarks: the forward pass alone, `Detector.predict`, and the whole inference job.
+"""Throughput benchmarks: the forward pass alone, `Detector.predict`, the whole inference job, and
+decoding 12 MP JPEGs (`--decode fast` against `exact`).
 
 Each measurement is one record (a dict, printed as a JSON line by `jobs/benchmark.py`) with the
 images/s, batch latency percentiles and peak memory of the device, so that cost tables can be
@@ -6,6 +7,8 @@ built without a full run.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
 import resource
 import time
@@ -19,7 +22,7 @@ import torch
 from .model import Detector, model_info
 from .pipeline.sources import is_image_name
 
-__all__ = ["benchmark_model", "benchmark_pipeline", "load_images", "device_name"]
+__all__ = ["benchmark_model", "benchmark_pipeline", "benchmark_decode", "phone_photo_jpeg", "load_images", "device_name"]
 
 def load_images(folder: Path | None, count: int, seed: int = 0) -> list[np.ndarray]:
     """`count` RGB images cycled from `folder`, or seeded 640x480 noise when there is none."""
@@ -187,4 +190,112 @@ def benchmark_pipeline(
         "predict_images_per_second": round(predict_ips, 3),
         "ratio": round(summary["images_per_second"] / predict_ips, 3),
         "torch": torch.__version__,
+    }
+
+
+# A phone photo's size: 12 MP, 4:3.
+PHONE_PHOTO = (4032, 3024)
+
+
+def phone_photo_jpeg(photo: np.ndarray, seed: int = 0, size: tuple[int, int] = PHONE_PHOTO, noise: float = 3.0,
+                     quality: int = 92) -> bytes:
+    """`photo` upscaled (bicubic) to `size`, with sensor-like noise (Gaussian, `noise` grey levels
+    per pixel and channel: a smooth upscale alone would flatter DCT scaling), as a camera-quality JPEG."""
+    import io
+
+    from PIL import Image
+
+    big = np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.BICUBIC), dtype=np.float32)
+    big += np.random.default_rng(seed).normal(0.0, noise, big.shape).astype(np.float32)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(big + 0.5, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+@contextlib.contextmanager
+def _one_core() -> Iterator[int | None]:
+    """This process on one core (the lowest it may use), as one decode task gets, until the block
+    ends; yields the core's number (None where there is no affinity API: macOS)."""
+    try:
+        cores = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(cores)})
+    except (AttributeError, OSError):
+        yield None
+        return
+    try:
+        yield min(cores)
+    finally:
+        os.sched_setaffinity(0, cores)
+
+
+def _prepare_all(jpegs: Sequence[bytes], size: int, mode: str) -> tuple[float, list[np.ndarray]]:
+    """Seconds to decode and letterbox every JPEG as `read_and_prepare` does, and the canvases."""
+    from .model import letterbox
+    from .pipeline.decode import decode
+
+    canvases = []
+    start = time.perf_counter()
+    for data in jpegs:
+        # The fill colour does not change the timing; D0's is used.
+        canvases.append(letterbox(decode(data, size if mode == "fast" else None).pixels, size, (124, 116, 104))[0])
+    return time.perf_counter() - start, canvases
+
+
+def benchmark_decode(folder: Path, *, sizes: Sequence[int] = (512, 1024, 1536), rounds: int = 5) -> dict[str, Any]:
+    """Decode + letterbox images/s of 12 MP JPEGs (each photo in `folder` made phone-sized by
+    `phone_photo_jpeg`), `--decode fast` against `exact`, on one core, in a process whose freed
+    memory is kept as in the job's workers (model/cpu.py: an exact 512-px canvas takes 184 ms
+    without it, 75 with it). One entry of `_decode_figures` per input size.
+    """
+    import PIL
+    from PIL import features
+
+    from .model.cpu import keep_freed_memory
+
+    files = sorted(p for p in folder.iterdir() if is_image_name(p.name)) if folder.is_dir() else []
+    if not files:
+        raise ValueError(f"no images in {folder}: the decode benchmark makes its 12 MP JPEGs from real photos")
+    kept = keep_freed_memory()
+    jpegs = [phone_photo_jpeg(photo, seed=i) for i, photo in enumerate(load_images(folder, len(files)))]
+    with _one_core() as core:
+        results = [_decode_figures(jpegs, size, rounds) for size in sizes]
+    return {
+        "benchmark": "decode",
+        "images": len(jpegs),
+        "image_pixels": list(PHONE_PHOTO),
+        "rounds": rounds,
+        "machine": {"cpu": device_name(torch.device("cpu")).rsplit(" x", 1)[0], "cores": os.cpu_count(),
+                    "platform": platform.platform(), "python": platform.python_version()},
+        "cpu_core": core,
+        "freed_memory_kept": kept,
+        "pillow": PIL.__version__,
+        "libjpeg_turbo": features.version("libjpeg_turbo"),
+        "results": results,
+    }
+
+
+def _decode_figures(jpegs: Sequence[bytes], size: int, rounds: int) -> dict[str, Any]:
+    """One input size's images/s per mode (medians of `rounds` runs, after a warm-up run of each,
+    alternating which mode goes first), their ratio, and mean |fast - exact| over the image's part
+    of the canvases (4:3 photos: the top 3/4)."""
+    seconds: dict[str, list[float]] = {"exact": [], "fast": []}
+    canvases = {}
+    for r in range(rounds + 1):  # round 0 is the warm-up
+        for mode in (("exact", "fast") if r % 2 else ("fast", "exact")):
+            took, canvases[mode] = _prepare_all(jpegs, size, mode)
+            if r:
+                seconds[mode].append(took)
+    rate = {m: len(jpegs) / float(np.median(s)) for m, s in seconds.items()}
+    rows = size * PHONE_PHOTO[1] // PHONE_PHOTO[0]
+    drift = np.mean([np.abs(f[:rows].astype(np.int16) - e[:rows]).mean()
+                     for f, e in zip(canvases["fast"], canvases["exact"])])
+    return {
+        "image_size": size,
+        "exact_images_per_second": round(rate["exact"], 2),
+        "fast_images_per_second": round(rate["fast"], 2),
+        "fast_over_exact": round(rate["fast"] / rate["exact"], 2),
+        "exact_ms_per_image": round(1000 / rate["exact"], 1),
+        "fast_ms_per_image": round(1000 / rate["fast"], 1),
+        "canvas_mean_abs_diff": round(float(drift), 3),
+        "run_seconds": {m: [round(t, 3) for t in s] for m, s in seconds.items()},
     }

@@ -3,15 +3,20 @@
     python jobs/benchmark.py --model d0 --device cpu --batch-size 4
     python jobs/benchmark.py --models d0,d1,d2 --device cuda --precision bf16 --batch-size 16
     python jobs/benchmark.py --pipeline --model d0 --device cpu --count 1024 --batch-size 8
+    python jobs/benchmark.py --decode-bench --out benchmarks/results/decode_cpu_2026-12-01.json
 
 --pipeline measures the inference job end to end (local Ray, cluster start excluded) against
 Detector.predict on the same pre-decoded images, and prints their ratio.
+--decode-bench measures decode + letterbox of 12 MP JPEGs (each --images photo upscaled with
+sensor-like noise) on one core, --decode fast against exact, and prints one record with the
+command, machine and date (also written to --out).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without install
@@ -19,6 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a chec
 from effdet_batch.cli import positive_int, run_cli  # noqa: E402
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[1] / "examples" / "images"
+
+
+def _sizes(text: str) -> list[int]:
+    return [positive_int(part) for part in text.split(",")]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -39,6 +48,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--count", type=positive_int, default=1024,
                         help="--pipeline: number of image files (the detector actor's start, about 3 s, is paid once)")
     parser.add_argument("--actors", type=positive_int, default=1, help="--pipeline: detector actors")
+    parser.add_argument("--decode-bench", action="store_true",
+                        help="benchmark decode + letterbox of 12 MP JPEGs, --decode fast against exact")
+    parser.add_argument("--sizes", type=_sizes, default=(512, 1024, 1536),
+                        help="--decode-bench: input sizes, comma-separated (default 512,1024,1536)")
+    parser.add_argument("--rounds", type=positive_int, default=5, help="--decode-bench: timed runs per mode and size")
+    parser.add_argument("--out", type=Path, default=None, help="--decode-bench: also write the record to this file")
     return parser.parse_args(argv)
 
 
@@ -49,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         from effdet_batch.benchmark import benchmark_model, load_images
         from effdet_batch.model import get_spec
 
+        if args.decode_bench:
+            return _decode_bench()
         names = [get_spec(n).name for n in args.models.split(",") if n.strip()]
         if args.pipeline:
             return _pipeline(names)
@@ -76,6 +93,20 @@ def main(argv: list[str] | None = None) -> int:
                     actors=args.actors, workdir=Path(workdir),
                 )
             print(json.dumps(record), flush=True)
+        return 0
+
+    def _decode_bench() -> int:
+        from effdet_batch.benchmark import benchmark_decode
+
+        record = {
+            "command": " ".join(["python", "jobs/benchmark.py", *(sys.argv[1:] if argv is None else argv)]),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **benchmark_decode(args.images, sizes=args.sizes, rounds=args.rounds),
+        }
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(record, indent=1) + "\n")
+        print(json.dumps(record), flush=True)
         return 0
 
     return run_cli(run)
