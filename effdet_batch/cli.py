@@ -70,6 +70,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows-per-file", type=positive_int, default=4096,
                    help="least rows per output file, and the unit of resume")
     p.add_argument("--s3-endpoint", default=None, help="S3 endpoint URL (default: AWS_ENDPOINT_URL)")
+    p.add_argument("--decode", default="fast", choices=["fast", "exact"],
+                   help="fast (default): JPEGs of 2x the input size or more decoded reduced by DCT scaling; "
+                        "exact: every image at full size")
     p.add_argument("--address", default=None, help="Ray address (default: running cluster, else local)")
     p.add_argument("--dry-run", action="store_true", help="validate arguments, inputs and output only")
 
@@ -77,7 +80,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 def run_settings(args: argparse.Namespace) -> dict:
     """`PipelineConfig` keyword arguments of the flags `add_run_arguments` added."""
     names = ("model", "weights", "batch_size", "precision", "device", "num_gpus_per_actor", "actors",
-             "min_score", "max_detections", "rows_per_file", "s3_endpoint")
+             "min_score", "max_detections", "rows_per_file", "s3_endpoint", "decode")
     return {name: getattr(args, name) for name in names}
 
 

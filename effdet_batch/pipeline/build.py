@@ -176,7 +176,7 @@ def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.
     stage_cpus, threads = (1, None) if gpu else _cpu_actor_share(cfg.actors[1])
     prepared = work.map_batches(
         read_and_prepare,
-        fn_kwargs={"image_size": spec.image_size},
+        fn_kwargs={"image_size": spec.image_size, "fill": spec.pretrained.fill, "decode_mode": cfg.decode},
         batch_size=cfg.batch_size,
         batch_format="numpy",
         num_cpus=stage_cpus,

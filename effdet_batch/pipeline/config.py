@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from ..errors import ConfigError
 from ..model.config import get_spec
 from ..uri import check_scheme, has_credentials, is_remote, redact
+from .decode import DECODE_MODES
 from .sources import FORMATS
 
 __all__ = ["PipelineConfig", "new_run_id"]
@@ -29,7 +30,8 @@ class PipelineConfig:
 
     `format`, `image_column` and `id_column` say how to read the inputs (see `sources`,
     `readers`); `rows_per_file` is the least number of rows per output Parquet file (and the unit
-    of resume); `s3_endpoint` overrides AWS_ENDPOINT_URL for this job and its workers."""
+    of resume); `s3_endpoint` overrides AWS_ENDPOINT_URL for this job and its workers; `decode` is
+    one of `decode.DECODE_MODES` (fast: large JPEGs decoded reduced, exact: all at full size)."""
 
     model: str
     inputs: tuple[str, ...]
@@ -48,6 +50,7 @@ class PipelineConfig:
     limit: int | None = None
     rows_per_file: int = 4096
     s3_endpoint: str | None = None
+    decode: str = "fast"
     run_id: str = field(default_factory=new_run_id)
 
     def __post_init__(self) -> None:
@@ -81,5 +84,7 @@ class PipelineConfig:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}")
         if self.rows_per_file < 1:
             raise ConfigError(f"--rows-per-file must be at least 1, got {self.rows_per_file}")
+        if self.decode not in DECODE_MODES:
+            raise ConfigError(f"unknown --decode {self.decode!r}: expected one of {', '.join(DECODE_MODES)}")
         if self.s3_endpoint and not self.s3_endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"--s3-endpoint must be an http(s):// URL, got {self.s3_endpoint!r}")

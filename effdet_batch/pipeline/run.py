@@ -16,9 +16,11 @@ from ..datasets import open_dataset
 from ..errors import OutputError, RunError, cause_line, first_line
 from ..uri import is_remote, redact
 from .config import PipelineConfig
+from .decode import DECODE_MODES
 from .sources import resolve_inputs
 
-__all__ = ["run_inference", "check_writable", "manifest_uri", "storage_env", "summary_text", "summary_json"]
+__all__ = ["run_inference", "check_writable", "manifest_uri", "earlier_decode_modes", "storage_env", "summary_text",
+           "summary_json"]
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +64,38 @@ def manifest_uri(output: str, run_id: str) -> str:
     return f"{output.rstrip('/')}/_manifest-{run_id}.json"
 
 
+def earlier_decode_modes(output: str) -> dict[str, str]:
+    """run id -> `--decode` mode of each run manifest in `output`. Manifests from before the mode
+    was recorded say nothing: those runs decoded every image at full size, as `exact` does."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(output)
+    modes = {}
+    for path in fs.glob(f"{root.rstrip('/')}/_manifest-*.json"):
+        try:
+            with fs.open(path, "r") as f:
+                manifest = json.load(f)
+        except (OSError, ValueError) as exc:  # a manifest that cannot be read tells nothing
+            log.debug("skipping manifest %s: %s", path, first_line(exc))
+            continue
+        modes[str(manifest.get("run_id", path))] = manifest.get("decode", "exact")
+    return modes
+
+
+def _warn_other_decode_mode(output: str, mode: str) -> None:
+    """Say so when earlier runs into `output` decoded with the other `--decode` mode: the rows of
+    large JPEGs then come from slightly different canvases."""
+    others = sorted(run for run, m in earlier_decode_modes(output).items() if m != mode)
+    if others:
+        other = next(m for m in DECODE_MODES if m != mode)
+        log.warning("output %s holds rows of %d earlier run(s) decoded with --decode %s (latest %s); this run "
+                    "decodes with --decode %s, so large JPEGs' detections may differ slightly between them",
+                    redact(output), len(others), other, others[-1], mode)
+
+
 def _versions() -> dict[str, str]:
     out = {}
-    for name in ("effdet_batch", "torch", "ray", "pyarrow", "numpy", "pillow"):
+    for name in ("effdet_batch", "torch", "ray", "pyarrow", "numpy", "pillow", "pillow-heif"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -96,6 +127,7 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
     os.environ.update(env)
     shards = resolve_inputs(cfg.inputs, cfg.format)
     check_writable(cfg.output)
+    _warn_other_decode_mode(cfg.output, cfg.decode)
     summary: dict[str, Any] = {
         "run_id": cfg.run_id,
         "model": cfg.model,
@@ -105,6 +137,7 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
         "started": started,
         "shards": dict(Counter(s.kind for s in shards)),
         "batch_size": cfg.batch_size,
+        "decode": cfg.decode,
     }
     if dry_run:
         # Image files are counted here; tar, Parquet shards and manifests only when read.

@@ -9,6 +9,7 @@ the output.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 
 from ..errors import first_line
 from ..model import Detector, letterbox
-from .decode import DEFAULT_MAX_PIXELS, DecodeError, decode_image
+from .decode import DECODE_MODES, DEFAULT_MAX_PIXELS, DecodeError, decode
 from .readers import read_bytes
 from .schema import detection_rows, error_rows
 
@@ -27,14 +28,19 @@ _logger = logging.getLogger(__name__)
 
 
 def read_and_prepare(
-    batch: dict[str, np.ndarray], image_size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+    batch: dict[str, np.ndarray], image_size: int, fill: Sequence[int], max_pixels: int = DEFAULT_MAX_PIXELS,
+    decode_mode: str = "fast"
 ) -> dict[str, np.ndarray]:
     """Decode and letterbox each work row (WORK_SCHEMA), reading its bytes when the shard did not.
 
-    Returns the rows without `bytes`, plus `canvas` uint8 [B, R, R, 3], `scale` float32 [B],
-    `width`/`height` int32 [B] (displayed size) and `error` ("" when fine); failed rows get a blank
-    canvas and keep their error.
+    `decode_mode` "fast" decodes JPEGs of at least twice `image_size` reduced (`decode.decode`),
+    "exact" everything at full size. Returns the rows without `bytes`, plus `canvas` uint8
+    [B, R, R, 3], `scale` float32 [B] (canvas pixels per full-size pixel), `width`/`height` int32
+    [B] (full-size displayed size) and `error` ("" when fine); failed rows get a blank canvas and
+    keep their error.
     """
+    if decode_mode not in DECODE_MODES:
+        raise ValueError(f"decode_mode must be one of {DECODE_MODES}, got {decode_mode!r}")
     ids = batch["image_id"]
     count = len(ids)
     canvases = np.zeros((count, image_size, image_size, 3), np.uint8)
@@ -46,9 +52,12 @@ def read_and_prepare(
         try:
             if data is None:
                 data = read_bytes(str(batch["source_uri"][i]))
-            image = decode_image(data, max_pixels)
-            canvases[i], scales[i] = letterbox(image, image_size)
-            sizes[i] = image.shape[1], image.shape[0]
+            image = decode(data, image_size if decode_mode == "fast" else None, max_pixels)
+            canvases[i], scale = letterbox(image.pixels, image_size, fill)
+            # A DCT-scaled pixel is exactly `factor` full-size pixels on a side (libjpeg pads the
+            # last block), so the factor maps the canvas back to the full-size image.
+            scales[i] = scale / image.factor
+            sizes[i] = image.size
         except DecodeError as exc:
             errors[i] = str(exc)
         except (OSError, ValueError) as exc:  # unreadable object: permissions, vanished, network, size

@@ -16,7 +16,7 @@ def test_prepare_then_detect_gives_one_row_per_image_with_errors_explained(parit
         "bytes": np.array([jpeg, b"", b"<html>404</html>", jpeg[:200]], dtype=object),
         "error": np.array([None] * 4, dtype=object),
     }
-    prepared = read_and_prepare(batch, 512)
+    prepared = read_and_prepare(batch, 512, (124, 116, 104))
     assert prepared["canvas"].shape == (4, 512, 512, 3) and "bytes" not in prepared
     assert prepared["error"][0] == "" and "empty file" in prepared["error"][1]
     assert "not an image" in prepared["error"][2] and prepared["error"][3]

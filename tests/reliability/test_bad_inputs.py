@@ -45,7 +45,7 @@ def test_objects_that_cannot_be_read_become_error_rows(jpeg, tmp_path):
     uris = [str(tmp_path / "ok.jpg"), str(tmp_path / "vanished.jpg")]
     batch = {"image_id": np.array(uris, dtype=object), "source_uri": np.array(uris, dtype=object),
              "bytes": np.array([None, None], dtype=object), "error": np.array([None, None], dtype=object)}
-    errors = read_and_prepare(batch, 512)["error"]
+    errors = read_and_prepare(batch, 512, (124, 116, 104))["error"]
     assert errors[0] == "" and errors[1].startswith(f"cannot read {uris[1]}: ")
     with pytest.raises(ValueError, match="file is over 1,000 bytes, too large for an image"):
         read_bytes(uris[0], limit=1000)
