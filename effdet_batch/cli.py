@@ -58,8 +58,15 @@ def _actors(text: str) -> tuple[int, int]:
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The model and Ray settings of a labelling run (jobs/infer.py, jobs/relabel.py)."""
-    p.add_argument("--model", required=True, help="d0..d7, d7x")
-    p.add_argument("--weights", default=None, help="checkpoint path/URI, or random (default: official)")
+    p.add_argument("--model", required=True, help="d0..d7, d7x, lite0..lite4, lite3x, d0_ap..d5_ap")
+    p.add_argument("--weights", default=None,
+                   help="checkpoint path/URI (a state dict or effdet's training file), or random (default: official)")
+    p.add_argument("--labels", default=None,
+                   help="class names and ids: COCO JSON (categories), JSON list of names, or one name per line "
+                        "(default: COCO's for 90-class checkpoints, else class_1..N)")
+    p.add_argument("--label-order", default=None, choices=["id", "position"],
+                   help="how --labels maps onto the classes (default: by id when every id is in 1..N, "
+                        "else by position)")
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
@@ -80,7 +87,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 def run_settings(args: argparse.Namespace) -> dict:
     """`PipelineConfig` keyword arguments of the flags `add_run_arguments` added."""
     names = ("model", "weights", "batch_size", "precision", "device", "num_gpus_per_actor", "actors",
-             "min_score", "max_detections", "rows_per_file", "s3_endpoint", "decode")
+             "min_score", "max_detections", "rows_per_file", "s3_endpoint", "decode", "labels", "label_order")
     return {name: getattr(args, name) for name in names}
 
 

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> int:
         import fsspec
 
-        from effdet_batch.evaluation import evaluate, load_ground_truth, read_predictions
+        from effdet_batch.evaluation import evaluate, load_ground_truth, read_predictions, read_run_facts
         from effdet_batch.evaluation.charts import precision_recall_png
 
         gt = load_ground_truth(args.annotations)
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.output.rstrip("/")
         fs, root = fsspec.core.url_to_fs(out)
         fs.makedirs(root, exist_ok=True)
-        metrics = result.metrics()
+        metrics = {**result.metrics(), **read_run_facts(args.predictions)}
         with fsspec.open(f"{out}/metrics.json", "w") as f:
             json.dump(metrics, f, indent=1)
         with fsspec.open(f"{out}/per_class.csv", "w") as f:

@@ -43,15 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def run() -> int:
-        from effdet_batch.reports import Criteria, build_report, load_benchmarks, load_metrics, load_runs, write_report
+        from effdet_batch.reports import (
+            Criteria, build_report, display_name, load_benchmarks, load_metrics, load_runs, write_report,
+        )
 
         criteria = Criteria(args.gpu_hour_price, args.budget_per_million, args.min_images_per_second)
         report = build_report(load_runs(args.runs), load_metrics(args.metrics), load_benchmarks(args.benchmarks),
                               criteria)
         for uri in write_report(report, args.output):
             print(f"wrote {uri}", file=sys.stderr)
-        chosen = report.selected.upper() if report.selected else "none"
-        front = ", ".join(m.upper() for m in report.table.loc[report.table["pareto"], "model"])
+        chosen = display_name(report.selected) if report.selected else "none"
+        front = ", ".join(display_name(m) for m in report.table.loc[report.table["pareto"], "model"])
         print(f"Pareto front: {front or 'none'}; selected: {chosen}", file=sys.stderr)
         return 0
 

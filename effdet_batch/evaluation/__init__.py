@@ -1,6 +1,7 @@
 """Evaluation of the job's output: COCO bbox metrics from its Parquet against COCO ground truth."""
 from .coco import STAT_NAMES, EvalResult, evaluate
 from .ground_truth import load_ground_truth
-from .predictions import MATCH_MODES, read_predictions
+from .predictions import MATCH_MODES, read_predictions, read_run_facts
 
-__all__ = ["STAT_NAMES", "EvalResult", "evaluate", "load_ground_truth", "MATCH_MODES", "read_predictions"]
+__all__ = ["STAT_NAMES", "EvalResult", "evaluate", "load_ground_truth", "MATCH_MODES", "read_predictions",
+           "read_run_facts"]

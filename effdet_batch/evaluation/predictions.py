@@ -9,7 +9,9 @@ Match modes (the key of a row against the key of a ground-truth `file_name`):
 """
 from __future__ import annotations
 
+import json
 import posixpath
+from typing import Any
 
 import pandas as pd
 
@@ -17,7 +19,7 @@ from ..datasets import open_dataset
 from ..errors import ConfigError, InputError, first_line
 from ..uri import check_scheme, redact
 
-__all__ = ["MATCH_MODES", "read_predictions", "match_rows"]
+__all__ = ["MATCH_MODES", "read_predictions", "read_run_facts", "match_rows"]
 
 MATCH_MODES = ("basename", "stem", "path", "id")
 _COLUMNS = ["image_id", "source_uri", "boxes", "scores", "category_ids", "labels", "error", "model", "weights_sha256"]
@@ -38,6 +40,26 @@ def read_predictions(uri: str) -> pd.DataFrame:
     except Exception as exc:  # not Parquet, missing columns, unreadable
         raise InputError(f"cannot read predictions {redact(uri)}: {first_line(exc)}") from None
     return table.to_pandas()
+
+
+def read_run_facts(uri: str) -> dict[str, Any]:
+    """The weights and the label set (sha256) of the runs that wrote `uri`, from their manifests:
+    what, besides the variant, tells one candidate model from another. None where the runs
+    disagree; runs from before label sets were recorded used COCO's."""
+    import fsspec
+
+    from ..model.labels import coco_labels
+
+    fs, root = fsspec.core.url_to_fs(uri)
+    facts: dict[str, set] = {"weights": set(), "labels_sha256": set()}
+    for path in fs.glob(f"{root.rstrip('/')}/_manifest-*.json") if fs.isdir(root) else []:
+        with fs.open(path, "r") as f:
+            manifest = json.load(f)
+        if manifest.get("dry_run"):
+            continue
+        facts["weights"].add(manifest.get("weights"))
+        facts["labels_sha256"].add(manifest.get("labels", {}).get("sha256", coco_labels().sha256))
+    return {k: next(iter(v)) if len(v) == 1 else None for k, v in facts.items()}
 
 
 def _image_path(image_id: str) -> str:

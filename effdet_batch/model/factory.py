@@ -9,10 +9,10 @@ import torch
 from ..errors import CheckpointError, ConfigError
 from ..uri import redact
 from .checkpoint import Weights, check_layout, fetch, head_classes, official_uri, read_state_dict
-from .config import get_spec
+from .config import DetectorSpec, get_spec
 from .efficientdet import EfficientDet, init_weights
 
-__all__ = ["create_model", "RANDOM_SEED", "state_dict_sha256"]
+__all__ = ["create_model", "checkpoint_head", "RANDOM_SEED", "state_dict_sha256"]
 
 RANDOM_SEED = 0  # checkpoint="random" is always the same model, on every actor and every run
 
@@ -24,6 +24,20 @@ def state_dict_sha256(state: Mapping[str, torch.Tensor]) -> str:
         digest.update(f"{key}:{value.dtype}:{tuple(value.shape)};".encode())
         digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def checkpoint_head(spec: DetectorSpec, checkpoint: str | None) -> tuple[int, str]:
+    """(classes of the head, state dict of a training file) that `create_model` would load for
+    `checkpoint` (a path/URI, "random" or None), without building the model: the published weights
+    and random ones have COCO's 90 classes."""
+    if checkpoint in (None, "random"):
+        return spec.pretrained.num_classes, ""
+    path, _ = fetch(checkpoint, spec)
+    state, entry = read_state_dict(path, checkpoint)
+    found = head_classes(state, spec.num_anchors)
+    if found is None:  # no class head at all: the layout check names what the file holds
+        check_layout(state, EfficientDet(spec).state_dict(), spec, checkpoint)
+    return found or spec.pretrained.num_classes, entry
 
 
 def create_model(

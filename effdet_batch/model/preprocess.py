@@ -16,7 +16,7 @@ from PIL import Image
 __all__ = ["letterbox", "normalize"]
 
 
-def letterbox(image: np.ndarray, size: int, fill: Sequence[int] = (124, 116, 104)) -> tuple[np.ndarray, float]:  # TEMP-FILL
+def letterbox(image: np.ndarray, size: int, fill: Sequence[int]) -> tuple[np.ndarray, float]:
     """Fit an H x W x 3 uint8 RGB image into a size x size canvas filled with `fill`, top-left aligned.
 
     Returns:

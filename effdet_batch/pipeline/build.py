@@ -18,6 +18,7 @@ from ray.data.block import BlockMetadata
 from ray.data.checkpoint import CheckpointConfig
 
 from ..model import get_spec
+from ..model.labels import LabelSet
 from .config import PipelineConfig
 from .readers import WORK_SCHEMA, ReadOptions, read_shards
 from .sources import Shard
@@ -162,8 +163,9 @@ def _actor_calls(gpu: bool) -> dict[str, object]:
     return {"enable_true_multi_threading": True}
 
 
-def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.data.Dataset:
-    """The lazy dataset of output rows for `shards`; `device` is `cuda` or `cpu` for the actors."""
+def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str, labels: LabelSet) -> ray.data.Dataset:
+    """The lazy dataset of output rows for `shards`; `device` is `cuda` or `cpu` for the actors,
+    `labels` the run's label set (resolved on the driver)."""
     spec = get_spec(cfg.model)
     options = ReadOptions(cfg.image_column, cfg.id_column, rows_per_block=cfg.batch_size)
     work = ray.data.read_datasource(ShardDatasource(shards, options), num_cpus=IO_CPUS)
@@ -192,6 +194,7 @@ def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.
             "max_detections": cfg.max_detections,
             "min_score": cfg.min_score,
             "threads": threads,
+            "labels": labels,
         },
         batch_size=cfg.batch_size,
         batch_format="numpy",
@@ -201,9 +204,9 @@ def build_dataset(cfg: PipelineConfig, shards: list[Shard], device: str) -> ray.
     )
 
 
-def run_pipeline(cfg: PipelineConfig, shards: list[Shard], device: str) -> str:
+def run_pipeline(cfg: PipelineConfig, shards: list[Shard], device: str, labels: LabelSet) -> str:
     """Run the job into `cfg.output` (checkpointed, so a rerun resumes); returns Ray Data's stats."""
     _enable_checkpointing(cfg.output)
-    dataset = build_dataset(cfg, shards, device)
+    dataset = build_dataset(cfg, shards, device, labels)
     dataset.write_parquet(cfg.output, min_rows_per_file=cfg.rows_per_file, ray_remote_args={"num_cpus": IO_CPUS})
     return dataset.stats()

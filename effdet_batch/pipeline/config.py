@@ -30,7 +30,8 @@ class PipelineConfig:
 
     `format`, `image_column` and `id_column` say how to read the inputs (see `sources`,
     `readers`); `rows_per_file` is the least number of rows per output Parquet file (and the unit
-    of resume); `s3_endpoint` overrides AWS_ENDPOINT_URL for this job and its workers; `decode` is
+    of resume); `s3_endpoint` overrides AWS_ENDPOINT_URL for this job and its workers; `labels`
+    is a label file and `label_order` forces how it maps (`model.labels`); `decode` is
     one of `decode.DECODE_MODES` (fast: large JPEGs decoded reduced, exact: all at full size)."""
 
     model: str
@@ -50,6 +51,8 @@ class PipelineConfig:
     limit: int | None = None
     rows_per_file: int = 4096
     s3_endpoint: str | None = None
+    labels: str | None = None
+    label_order: str | None = None
     decode: str = "fast"
     run_id: str = field(default_factory=new_run_id)
 
@@ -67,6 +70,10 @@ class PipelineConfig:
                                   "environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or a profile")
         if self.weights not in (None, "random"):
             check_scheme(self.weights, "weights")
+        if self.labels is not None:
+            check_scheme(self.labels, "labels")
+        if self.label_order not in (None, "id", "position"):
+            raise ConfigError(f"unknown --label-order {self.label_order!r}: expected id or position")
         if self.format not in FORMATS:
             raise ConfigError(f"unknown --format {self.format!r}: expected one of {', '.join(FORMATS)}")
         if self.batch_size < 1:

@@ -16,6 +16,7 @@ from ..datasets import open_dataset
 from ..errors import OutputError, RunError, cause_line, first_line
 from ..uri import is_remote, redact
 from .config import PipelineConfig
+from .labels import run_labels
 from .decode import DECODE_MODES
 from .sources import resolve_inputs
 
@@ -126,12 +127,16 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
     env = storage_env(cfg.s3_endpoint)
     os.environ.update(env)
     shards = resolve_inputs(cfg.inputs, cfg.format)
+    labels, weights_state = run_labels(cfg.model, cfg.weights, cfg.labels, cfg.label_order)
     check_writable(cfg.output)
     _warn_other_decode_mode(cfg.output, cfg.decode)
     summary: dict[str, Any] = {
         "run_id": cfg.run_id,
         "model": cfg.model,
         "weights": redact(cfg.weights) if cfg.weights else "official",
+        "weights_state": weights_state,
+        "labels": {"source": redact(labels.source), "sha256": labels.sha256, "num_classes": labels.num_classes,
+                   "categories": labels.categories()},
         "input": [redact(i) for i in cfg.inputs],
         "output": redact(cfg.output),
         "started": started,
@@ -154,7 +159,7 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
     try:
         gpus = cluster_gpus()
         device = cfg.device if cfg.device != "auto" else ("cuda" if gpus else "cpu")
-        stats = run_pipeline(cfg, shards, device)
+        stats = run_pipeline(cfg, shards, device, labels)
         wall = time.perf_counter() - start
         described = describe_device(cfg, device)
         device_count = gpus if device.startswith("cuda") else cluster_nodes()  # what the cost report prices
@@ -177,7 +182,8 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
         device=device,
         device_count=device_count,
         **described,
-        config={k: v for k, v in asdict(cfg).items() if k not in ("weights", "inputs", "output", "s3_endpoint")},
+        config={k: v for k, v in asdict(cfg).items() if k not in ("weights", "inputs", "output", "s3_endpoint",
+                                                                       "labels")},
         failures=[{"image_id": i, "error": e} for i, e in failures[:100]],
         ray_data_stats=stats,
         versions=_versions(),

@@ -1,16 +1,15 @@
 """The output table: one row per input image, detections or an error.
 
 Boxes are [x1, y1, x2, y2] float32 in original pixels of the displayed (EXIF-rotated) image;
-category ids are COCO's (1-90). `error` is null for images that were processed.
+category ids and labels are the run's label set's (COCO's 1-90 for the published weights). `error`
+is null for images that were processed.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
-
-from .labels import COCO_LABELS
 
 __all__ = ["SCHEMA_VERSION", "OUTPUT_SCHEMA", "detection_rows", "error_rows"]
 
@@ -45,11 +44,13 @@ def detection_rows(
     source_uris: Sequence[str],
     sizes: Sequence[tuple[int, int]],
     detections: Sequence[dict[str, np.ndarray]],
+    label_names: Mapping[int, str],
     model: str,
     weights_sha256: str,
     run_id: str,
 ) -> pa.Table:
-    """Rows for processed images; `detections` as returned by `Detector.detect`."""
+    """Rows for processed images; `detections` as returned by `Detector.detect`, `label_names`
+    the name of each category id."""
     return _table(
         {
             "image_id": list(image_ids),
@@ -59,7 +60,7 @@ def detection_rows(
             "boxes": [d["boxes"].astype(np.float32).tolist() for d in detections],
             "scores": [d["scores"].astype(np.float32).tolist() for d in detections],
             "category_ids": [d["classes"].astype(np.int32).tolist() for d in detections],
-            "labels": [[COCO_LABELS.get(int(c), str(int(c))) for c in d["classes"]] for d in detections],
+            "labels": [[label_names[int(c)] for c in d["classes"]] for d in detections],
             "num_detections": [len(d["scores"]) for d in detections],
             "model": [model] * len(image_ids),
             "weights_sha256": [weights_sha256] * len(image_ids),

@@ -18,6 +18,7 @@ import torch
 
 from ..errors import first_line
 from ..model import Detector, letterbox
+from ..model.labels import LabelSet
 from .decode import DECODE_MODES, DEFAULT_MAX_PIXELS, DecodeError, decode
 from .readers import read_bytes
 from .schema import detection_rows, error_rows
@@ -80,11 +81,13 @@ class DetectStage:
         max_detections: int = 100,
         min_score: float = 0.0,
         threads: int | None = None,
+        labels: LabelSet | None = None,
     ) -> None:
         if threads:  # this process's torch threads: a CPU actor's share of its node's cores
             torch.set_num_threads(threads)
         self.detector = Detector(model, checkpoint=weights, device=device, precision=precision,
-                                 max_detections=max_detections)
+                                 labels=labels, max_detections=max_detections)
+        self.label_names = self.detector.labels.name_by_id
         self.model = self.detector.spec.name
         self.sha256 = self.detector.weights.sha256 if self.detector.weights else ""
         self.run_id = run_id
@@ -101,7 +104,7 @@ class DetectStage:
             if self.min_score > 0:
                 detections = [{k: v[d["scores"] >= self.min_score] for k, v in d.items()} for d in detections]
             tables.append(detection_rows(batch["image_id"][ok], batch["source_uri"][ok], sizes.tolist(),
-                                         detections, self.model, self.sha256, self.run_id))
+                                         detections, self.label_names, self.model, self.sha256, self.run_id))
         if len(bad):
             tables.append(error_rows(batch["image_id"][bad], batch["source_uri"][bad], errors[bad].tolist(),
                                      self.model, self.sha256, self.run_id))

@@ -2,6 +2,7 @@
 evaluation metrics and benchmark records."""
 from .inputs import load_benchmarks, load_metrics, load_runs
 from .render import write_report
-from .table import Criteria, Report, build_report
+from .table import Criteria, Report, build_report, display_name
 
-__all__ = ["Criteria", "Report", "build_report", "load_runs", "load_metrics", "load_benchmarks", "write_report"]
+__all__ = ["Criteria", "Report", "build_report", "display_name", "load_runs", "load_metrics", "load_benchmarks",
+           "write_report"]

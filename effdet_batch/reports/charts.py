@@ -3,7 +3,7 @@ the Pareto front drawn), and throughput per device by model."""
 from __future__ import annotations
 
 from ..plotting import new_figure
-from .table import Report
+from .table import Report, display_name
 
 __all__ = ["accuracy_cost_figure", "throughput_figure", "cost_axis"]
 
@@ -28,13 +28,13 @@ def accuracy_cost_figure(report: Report):
         return fig
     ax.scatter(points[column], points["AP"], s=36, color="tab:blue", zorder=3, label="model")
     for _, row in points.iterrows():
-        ax.annotate(row["model"].upper(), (row[column], row["AP"]), textcoords="offset points", xytext=(5, 5))
+        ax.annotate(display_name(row["model"]), (row[column], row["AP"]), textcoords="offset points", xytext=(5, 5))
     front = points[points["pareto"]].sort_values(column)
     ax.plot(front[column], front["AP"], color="tab:orange", marker="o", markersize=9, zorder=2, label="Pareto front")
     if report.selected in set(points["model"]):
         chosen = points[points["model"] == report.selected]
         ax.scatter(chosen[column], chosen["AP"], s=160, facecolors="none", edgecolors="tab:red", zorder=4,
-                   label=f"selected: {report.selected.upper()}")
+                   label=f"selected: {display_name(report.selected)}")
     if report.criteria.budget_per_million is not None and column == "cost_per_million":
         ax.axvline(report.criteria.budget_per_million, color="tab:red", linestyle="--", label="budget")
     if points[column].max() > 10 * points[column].min():
@@ -50,7 +50,7 @@ def throughput_figure(report: Report):
     fig, ax = new_figure()
     ax.set(xlabel="model", ylabel=f"images/s per {report.unit}", title="Throughput by model")
     colors = ["tab:red" if m == report.selected else "tab:blue" for m in t["model"]]
-    bars = ax.bar([m.upper() for m in t["model"]], t["images_per_second"], color=colors)
+    bars = ax.bar([display_name(m) for m in t["model"]], t["images_per_second"], color=colors)
     ax.bar_label(bars, fmt="%.3g")
     ax.margins(y=0.15)  # room for the bar labels
     if report.criteria.min_images_per_second is not None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..plotting import png_bytes
 from .charts import accuracy_cost_figure, throughput_figure
-from .table import Report
+from .table import Report, display_name
 
 __all__ = ["CHARTS", "display_table", "markdown", "html_page", "as_json", "write_report"]
 
@@ -30,7 +30,7 @@ def display_table(report: Report) -> tuple[list[str], list[list[str]]]:
                "peak memory", "params", "MACs", "measured on", "Pareto"]
     cells = []
     for row in report.table.to_dict("records"):
-        name = row["model"].upper()
+        name = display_name(row["model"])
         latency = _fmt(row["batch_latency_ms_p50"], ".1f", f" / {_fmt(row['batch_latency_ms_p95'], '.1f')}")
         measured = ", ".join(str(v) for v in (row["device_name"], row["precision"], row["throughput_from"]) if v)
         cells.append([
@@ -62,10 +62,10 @@ def _summary(report: Report) -> list[str]:
         wanted.append(f"at least {c.min_images_per_second:g} images/s per {report.unit}")
     price = (f"Priced at {c.gpu_hour_price:g} per {report.unit}-hour." if c.gpu_hour_price is not None
              else "No price given (--gpu-hour-price): costs are in device-hours.")
-    front = ", ".join(m.upper() for m in report.table.loc[report.table["pareto"], "model"]) or "none"
+    front = ", ".join(display_name(m) for m in report.table.loc[report.table["pareto"], "model"]) or "none"
     lines = [price, f"Pareto-optimal (accuracy against cost): {front}."]
     if wanted and report.selected:
-        lines.append(f"Most accurate model with {' and '.join(wanted)}: **{report.selected.upper()}**.")
+        lines.append(f"Most accurate model with {' and '.join(wanted)}: **{display_name(report.selected)}**.")
     elif wanted:
         lines.append(f"No model has {' and '.join(wanted)} (and a measured AP).")
     return lines + report.notes

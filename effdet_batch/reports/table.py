@@ -1,6 +1,10 @@
-"""The model-selection table: per model, accuracy, throughput per device, device-hours and cost
-per million images, batch latency, peak memory and size; the models on the Pareto front of
-accuracy against cost; and the most accurate model under a budget or a speed floor."""
+"""The model-selection table: per candidate model, accuracy, throughput per device, device-hours and
+cost per million images, batch latency, peak memory and size; the candidates on the Pareto front of
+accuracy against cost; and the most accurate one under a budget or a speed floor.
+
+A candidate is a variant with its weights and label set: the official D0 and a D0 fine-tuned on
+12 classes are two rows. Throughput and cost depend on the variant only, so a benchmark record
+(of the model alone) serves every candidate of its variant."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -11,8 +15,10 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..model import DETECTORS, get_spec, model_info
+from ..model.labels import coco_labels
+from ..uri import basename
 
-__all__ = ["Criteria", "Report", "build_report", "pareto_front", "most_accurate"]
+__all__ = ["Criteria", "Report", "Candidate", "build_report", "display_name", "pareto_front", "most_accurate"]
 
 SECONDS_PER_HOUR = 3600
 MILLION = 1_000_000
@@ -53,17 +59,58 @@ def _device_type(record: dict[str, Any]) -> str:
     return str(record["device"]).split(":", 1)[0]
 
 
-def _per_model(records: list[dict[str, Any]], what: str) -> dict[str, dict[str, Any]]:
-    """One record per model; a second one for the same model is ambiguous."""
-    out: dict[str, dict[str, Any]] = {}
+@dataclass(frozen=True, order=True)
+class Candidate:
+    """(variant, weights, label set) of a run or an evaluation. `weights` is as the run manifest
+    says it: "official", "random", or the checkpoint's path/URI."""
+
+    model: str
+    weights: str
+    labels_sha256: str
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> Candidate:
+        """The candidate of a run manifest or metrics record; records from before weights and
+        label sets were recorded are of the official weights and COCO's labels."""
+        labels = record.get("labels")
+        sha = labels.get("sha256") if isinstance(labels, dict) else record.get("labels_sha256")
+        return cls(get_spec(record["model"]).name, record.get("weights") or "official", sha or coco_labels().sha256)
+
+    @property
+    def published(self) -> bool:
+        """The variant's own published weights and classes, which its published AP describes."""
+        official = self.weights == "official" or basename(self.weights) == get_spec(self.model).checkpoint_name
+        return official and self.labels_sha256 == coco_labels().sha256
+
+    @property
+    def name(self) -> str:
+        """`d0` for the official or random weights with COCO's labels; else the variant, the
+        checkpoint's file name and, for other labels, their sha256 prefix."""
+        name = self.model
+        if self.weights not in ("official", "random") and not self.published:
+            name += f" {basename(self.weights).split('.')[0]}"
+        if self.labels_sha256 != coco_labels().sha256:
+            name += f" labels:{self.labels_sha256[:8]}"
+        return name
+
+
+def display_name(name: str) -> str:
+    """A candidate's name as the report shows it: the variant in capitals (D0, LITE3X)."""
+    variant, _, rest = name.partition(" ")
+    return f"{variant.upper()} {rest}".rstrip()
+
+
+def _per_candidate(records: list[dict[str, Any]], what: str) -> dict[Candidate, dict[str, Any]]:
+    """One record per candidate; a second one for the same candidate is ambiguous."""
+    out: dict[Candidate, dict[str, Any]] = {}
     for record in records:
         if record["model"] is None:
             raise ConfigError(f"{record['_source']}: its predictions come from several models; "
                               "evaluate one model's output at a time")
-        name = get_spec(record["model"]).name
-        if name in out:
-            raise ConfigError(f"two {what} for {name}: {out[name]['_source']} and {record['_source']}")
-        out[name] = record
+        key = Candidate.of(record)
+        if key in out:
+            raise ConfigError(f"two {what} for {key.name}: {out[key]['_source']} and {record['_source']}")
+        out[key] = record
     return out
 
 
@@ -107,39 +154,49 @@ def build_report(runs: list[dict[str, Any]], metrics: list[dict[str, Any]], benc
     any (the whole job, per device), else from its last `predict` benchmark record (the model
     alone: no reading, decoding or writing); latency and memory from that benchmark record."""
     notes = []
-    accuracy = _per_model(metrics, "metrics")
+    accuracy = _per_candidate(metrics, "metrics")
     measured = [r for r in runs if not r.get("dry_run") and r["images_total"] and r["images_per_second"]]
     if len(measured) < len(runs):
         notes.append(f"{len(runs) - len(measured)} run manifest(s) with no images labelled "
                      "(dry runs, or reruns with nothing left) are not counted.")
-    runs_by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    runs_by_candidate: dict[Candidate, list[dict[str, Any]]] = defaultdict(list)
     for run in measured:
-        runs_by_model[get_spec(run["model"]).name].append(run)
+        runs_by_candidate[Candidate.of(run)].append(run)
     bench: dict[str, dict[str, Any]] = {}
     for record in benchmarks:
         if record["benchmark"] == "predict":  # later records replace earlier ones
             bench[get_spec(record["model"]).name] = record
 
-    used = [r for rs in runs_by_model.values() for r in rs] + list(bench.values())
+    used = [r for rs in runs_by_candidate.values() for r in rs] + list(bench.values())
     devices = sorted({_device_type(r) for r in used})
     if len(devices) > 1:
         raise ConfigError(f"measurements on {' and '.join(devices)} cannot share one price per device-hour: "
                           "report one device type at a time")
 
+    candidates = set(accuracy) | set(runs_by_candidate)
+    measured_variants = {c.model for c in candidates}
+    # A benchmarked variant with no run or evaluation stands for its published model.
+    candidates |= {Candidate.of({"model": m}) for m in bench if m not in measured_variants}
+    order = list(DETECTORS)
     rows, smoke = [], []
-    for name in [n for n in DETECTORS if n in accuracy.keys() | runs_by_model.keys() | bench.keys()]:
-        info, acc, record = model_info(name), accuracy.get(name, {}), bench.get(name, {})
-        model_runs = runs_by_model.get(name, [])
+    for key in sorted(candidates, key=lambda c: (order.index(c.model), not c.published, c)):
+        acc, record, model_runs = accuracy.get(key, {}), bench.get(key.model, {}), runs_by_candidate.get(key, [])
+        # Size and cost of the head the runs used (a fine-tuned head has fewer classes).
+        classes = next((r["labels"]["num_classes"] for r in model_runs if isinstance(r.get("labels"), dict)), 90)
+        info = model_info(key.model, classes)
         source = model_runs[-1] if model_runs else record
         ips = _run_throughput(model_runs) if model_runs else record.get("images_per_second")
         hours = MILLION / ips / SECONDS_PER_HOUR if ips else None
-        if any(r.get("weights") == "random" for r in model_runs) or record.get("weights") == "random":
-            smoke.append(name.upper())
+        if key.weights == "random" or (not model_runs and not acc and record.get("weights") == "random"):
+            smoke.append(display_name(key.name))
         rows.append({
-            "model": name,
+            "model": key.name,
+            "variant": key.model,
+            "weights": key.weights,
+            "labels_sha256": key.labels_sha256,
             "AP": acc.get("AP"),
             "AP50": acc.get("AP50"),
-            "published_coco_ap": info["published_coco_ap"],
+            "published_coco_ap": info["published_coco_ap"] if key.published else None,
             "images_per_second": ips,
             "throughput_from": f"{len(model_runs)} run(s)" if model_runs else ("benchmark" if record else None),
             "device_hours_per_million": hours,

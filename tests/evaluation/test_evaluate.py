@@ -29,9 +29,10 @@ def _write_job_output(folder, instances: dict, detections: list, extra_error: st
         sizes.append((image["width"], image["height"]))
         dets.append({"boxes": boxes, "scores": np.array([d["score"] for d in found], np.float32),
                      "classes": np.array([d["category_id"] for d in found], np.int32)})
-    tables = [detection_rows(uris, uris, sizes, dets, "d0", "sha", "r1"),
+    names = {c["id"]: c["name"] for c in instances["categories"]}
+    tables = [detection_rows(uris, uris, sizes, dets, names, "d0", "sha", "r1"),
               detection_rows(["s3://lake/other/not-in-gt.jpg"], ["s3://lake/other/not-in-gt.jpg"], [(10, 10)],
-                             [dets[0]], "d0", "sha", "r1")]
+                             [dets[0]], names, "d0", "sha", "r1")]
     if extra_error:
         tables.append(error_rows([f"s3://lake/indoor/{extra_error}"], [f"s3://lake/indoor/{extra_error}"],
                                  ["cannot decode image: broken data stream"], "d0", "sha", "r1"))

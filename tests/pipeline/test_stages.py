@@ -3,6 +3,7 @@ import numpy as np
 import pyarrow as pa
 
 from effdet_batch.model import Detector
+from effdet_batch.model.labels import COCO_NAMES
 from effdet_batch.pipeline.decode import decode_image
 from effdet_batch.pipeline.schema import OUTPUT_SCHEMA
 from effdet_batch.pipeline.stages import DetectStage, read_and_prepare
@@ -31,5 +32,6 @@ def test_prepare_then_detect_gives_one_row_per_image_with_errors_explained(parit
     np.testing.assert_allclose(np.array(ok["boxes"]), expected["boxes"], atol=1e-3)
     assert ok["category_ids"] == expected["classes"].tolist() and ok["num_detections"] == 100
     assert len(ok["labels"]) == 100 and ok["run_id"] == "r1" and ok["model"] == "d0"
+    assert ok["labels"][:3] == [COCO_NAMES.get(c, f"class_{c}") for c in ok["category_ids"][:3]]
     for name in ("empty.jpg", "junk.jpg", "half.jpg"):
         assert rows[name]["error"] and rows[name]["boxes"] is None

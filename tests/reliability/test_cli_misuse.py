@@ -82,3 +82,55 @@ def test_error_text_loses_url_credentials_and_finds_the_first_cause():
                 "ray.exceptions.UserCodeException: UDF failed to process a data block.")
     assert cause_line(RuntimeError(ray_text)) == 'EndpointConnectionError: Could not connect to "http://h/x"'
     assert cause_line(KeyError("k")) == "KeyError: 'k'"
+
+
+def _model_cases(tmp, shared):
+    """Own-model misuse: wrong labels or checkpoints, refused before anything runs."""
+    import argparse
+
+    import torch
+
+    from effdet_batch.model import create_model
+    from effdet_batch.model.labels import COCO_NAMES
+
+    custom = str(shared / "reference/parity_custom/d0_3class_seed0_train.pth.tar")
+    coco80 = tmp / "coco80.txt"
+    coco80.write_text("\n".join(COCO_NAMES.values()))
+    misfit = tmp / "misfit.json"
+    misfit.write_text(json.dumps({"categories": [{"id": 40, "name": "a"}, {"id": 41, "name": "b"}]}))
+    no_state = tmp / "no_state.pth.tar"
+    torch.save({"epoch": 3, "args": argparse.Namespace(model="tf_efficientdet_d0")}, no_state)
+    marker = tmp / "pwned"
+    evil = tmp / "evil.pth"
+    torch.save({"state_dict": create_model("d0", "random").state_dict(), "args": _Exploit(str(marker))}, evil)
+    run = ["--model", "d0", "--input", "examples/images", "--output", str(tmp / "out")]
+    return marker, {
+        "80 names for a 90-class head": (run + ["--labels", str(coco80)], 2, "lists 80 names"),
+        "labels that fit neither rule": (run + ["--weights", custom, "--labels", str(misfit)], 2,
+                                         "neither by id"),
+        "unreadable label file": (run + ["--labels", str(tmp / "nope.json")], 2, "cannot read label file"),
+        "training file without a state dict": (run + ["--weights", str(no_state)], 1, "no state dict"),
+        "pickled classes": (run + ["--weights", str(evil)], 1, "refused: it holds pickled Python objects"),
+    }
+
+
+class _Exploit:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("case", ["80 names for a 90-class head", "labels that fit neither rule",
+                                  "unreadable label file", "training file without a state dict", "pickled classes"])
+def test_own_model_misuse_is_one_line_before_inference(case, shared, tmp_path, capsys, monkeypatch):
+    from tests.helpers import REPO
+
+    monkeypatch.chdir(REPO)
+    marker, cases = _model_cases(tmp_path, shared)
+    argv, expected_code, message = cases[case]
+    code = infer.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == expected_code and err[-1].startswith("error: ") and message in err[-1]
+    assert not (tmp_path / "out").exists() and not marker.exists()

@@ -2,6 +2,7 @@
 the Pareto front, the choice under a budget or a speed floor, the charts, and misuse."""
 import json
 
+import pandas as pd
 import pytest
 
 from effdet_batch.errors import ConfigError
@@ -75,8 +76,29 @@ def test_benchmark_records_give_latency_memory_and_throughput_without_runs():
     assert (row["images_per_second"], row["batch_latency_ms_p50"], row["batch_latency_ms_p95"]) == (80.0, 100.0, 120.0)
     assert row["peak_memory_bytes"] == 3 * 2**30 and row["throughput_from"] == "benchmark"
     assert row["cost_per_million"] == pytest.approx(1e6 / 80 / 3600 * 2.0)
-    assert any("random weights (smoke runs): D4." in n for n in report.notes)
+    # The AP is of the official weights; the benchmark's random weights only timed the network.
+    assert not any("random weights" in n for n in report.notes)
     assert "| D4 | 0.5000 | 0.7000 | 49.3 | 80.00 |" in markdown(report)
+    alone = build_report([], [], bench, Criteria(gpu_hour_price=2.0))
+    assert any("random weights (smoke runs): D4." in n for n in alone.notes)
+
+
+def test_candidates_are_variant_weights_and_label_set():
+    # The official D0 and the same variant fine-tuned on 3 classes are two rows; only the official
+    # weights with COCO's classes carry the published AP, and the fine-tuned head's size is its own.
+    labels = {"source": "labels.json", "sha256": "ab" * 32, "num_classes": 3}
+    custom_run = _run("d0", 200, 40.0, weights="/ckpt/d0_3class_train.pth.tar", labels=labels)
+    custom_metrics = {**_metrics("d0", 0.6), "weights": "/ckpt/d0_3class_train.pth.tar", "labels_sha256": "ab" * 32}
+    report = build_report([_run("d0", 1000, 100.0), custom_run], [_metrics("d0", 0.3), custom_metrics], [],
+                          Criteria(gpu_hour_price=3.6, budget_per_million=30))
+    t = report.table.set_index("model")
+    assert list(t.index) == ["d0", "d0 d0_3class_train labels:abababab"]
+    official, custom = t.loc["d0"], t.loc["d0 d0_3class_train labels:abababab"]
+    assert (official["AP"], official["published_coco_ap"], official["images_per_second"]) == (0.3, 34.3, 100.0)
+    assert custom["AP"] == 0.6 and pd.isna(custom["published_coco_ap"]) and custom["images_per_second"] == 40.0
+    assert custom["params"] == model_info("d0", num_classes=3)["params"] < official["params"]
+    assert report.selected == "d0 d0_3class_train labels:abababab"  # 25 per million, within the budget
+    assert "| **D0 d0_3class_train labels:abababab** (selected) | 0.6000 | 0.8000 |  | 40.00 |" in markdown(report)
 
 
 def test_charts_have_one_labelled_point_per_model_and_the_front():
@@ -98,6 +120,9 @@ def test_ambiguous_or_inconsistent_inputs_are_refused():
         Criteria(budget_per_million=1.0)
     with pytest.raises(ConfigError, match="two metrics for d0"):
         build_report([], [_metrics("d0", 0.3), _metrics("d0", 0.31)], [], Criteria())
+    with pytest.raises(ConfigError, match="two metrics for d0 mine"):
+        mine = {"weights": "s3://ckpt/mine.pth"}
+        build_report([], [{**_metrics("d0", 0.3), **mine}, {**_metrics("d0", 0.31), **mine}], [], Criteria())
     with pytest.raises(ConfigError, match="several models"):
         build_report([], [_metrics(None, 0.3)], [], Criteria())
     with pytest.raises(ConfigError, match="cannot share one price"):
@@ -112,7 +137,7 @@ def test_cli_misuse_is_one_line(tmp_path, capsys):
         report_cli.main(["--metrics", "m.json", "--gpu-hour-price", "-2", "--output", str(tmp_path / "r")])
     assert exit_info.value.code == 2 and "expected a positive number" in capsys.readouterr().err
     assert report_cli.main(["--runs", str(tmp_path / "nope"), "--output", str(tmp_path / "r")]) == 1
-    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: cannot read")
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: report input")
     bad = tmp_path / "metrics.json"
     bad.write_text(json.dumps({"AP": 0.1}))
     assert report_cli.main(["--metrics", str(bad), "--output", str(tmp_path / "r")]) == 1
