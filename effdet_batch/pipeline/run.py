@@ -126,7 +126,7 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
     started, start = _now(), time.perf_counter()
     env = storage_env(cfg.s3_endpoint)
     os.environ.update(env)
-    shards = resolve_inputs(cfg.inputs, cfg.format)
+    shards = resolve_inputs(cfg.inputs, cfg.format, exclude=(cfg.output,))
     labels, weights_state = run_labels(cfg.model, cfg.weights, cfg.labels, cfg.label_order)
     check_writable(cfg.output)
     _warn_other_decode_mode(cfg.output, cfg.decode)

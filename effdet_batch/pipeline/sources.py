@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from ..errors import ConfigError, InputError, first_line
+from ..errors import ConfigError, InputError
+from ..listing import list_files
 from ..uri import redact
 
 __all__ = ["FORMATS", "IMAGE_SUFFIXES", "Shard", "is_image_name", "resolve_inputs"]
@@ -58,36 +59,20 @@ def _kind(path: str, kinds: tuple[str, ...]) -> str | None:
     return next((k for k in kinds if suffix in _SUFFIXES[k]), None)
 
 
-def _list(uri: str) -> tuple[bool, list[str]]:
-    """(is_file, paths): `uri` itself when it is a file, else every file under it."""
-    import fsspec
-
-    try:
-        fs, root = fsspec.core.url_to_fs(uri)
-        if fs.isfile(root):
-            return True, [uri]
-        if not fs.isdir(root):
-            raise InputError(f"input {redact(uri)} does not exist (no such file, prefix or bucket)")
-        paths = fs.find(root)
-    except InputError:
-        raise
-    except Exception as exc:  # credentials, unknown bucket, network: say which input and why
-        raise InputError(f"cannot list input {redact(uri)}: {first_line(exc)}") from None
-    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    local = "file" in protocols or "local" in protocols
-    return False, sorted(p if local else fs.unstrip_protocol(p) for p in paths)
-
-
-def resolve_inputs(inputs: tuple[str, ...] | list[str], fmt: str = "auto") -> list[Shard]:
+def resolve_inputs(
+    inputs: tuple[str, ...] | list[str], fmt: str = "auto", exclude: tuple[str, ...] = ()
+) -> list[Shard]:
     """The shards of every input (`fmt`: one of FORMATS), in input order and sorted within each;
-    duplicates dropped.
+    duplicates dropped. Prefixes in `exclude` (the job's own output) and metadata names
+    (`listing.is_metadata`) under a prefix are not inputs.
 
     Raises InputError for an input that does not exist, cannot be listed or holds nothing of the
     format, and ConfigError for a file whose format `auto` cannot tell.
     """
     shards: dict[str, Shard] = {}
     for uri in inputs:
-        is_file, paths = _list(uri)
+        listing = list_files(uri, "input", exclude=exclude)
+        is_file, paths = listing.is_file, listing.uris
         if is_file:
             kind = fmt if fmt != "auto" else _kind(uri, _AUTO_FILE)
             if kind is None:

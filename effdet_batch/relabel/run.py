@@ -58,7 +58,7 @@ def relabel(settings: dict[str, Any], lake: str, output: str, *, day: Date | Non
     os.environ.update(storage_env(settings.get("s3_endpoint")))  # the listing reads the lake before Ray starts
     started = time.perf_counter()
     check_writable(output)
-    current, previous = list_lake(lake), load_state(output)
+    current, previous = list_lake(lake, exclude=(output,)), load_state(output)
     new, changed = changed_objects(current, previous)
     pending = load_pending(output)
     day = day or datetime.now(timezone.utc).date()

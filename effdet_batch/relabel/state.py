@@ -12,9 +12,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import InputError, first_line
+from ..errors import InputError
+from ..listing import list_files
 from ..pipeline.sources import is_image_name
-from ..uri import is_remote, redact
+from ..uri import redact
 
 __all__ = ["STATE_DIR", "list_lake", "changed_objects", "load_state", "save_state", "load_pending",
            "save_pending", "clear_pending"]
@@ -27,24 +28,13 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix.rstrip('/')}/{name}"
 
 
-def list_lake(lake: str) -> Listing:
-    """Every image object under `lake`, at any depth, with its size and version."""
-    import fsspec
-
-    try:
-        fs, root = fsspec.core.url_to_fs(lake)
-        if not fs.isdir(root):
-            raise FileNotFoundError("no such folder or prefix")
-        found = fs.find(root, detail=True)
-    except Exception as exc:
-        raise InputError(f"cannot list lake {redact(lake)}: {first_line(exc)}") from None
-    listing = {}
-    for path, info in found.items():
-        if info.get("type", "file") != "file" or not is_image_name(path):
-            continue
-        version = info.get("ETag") or info.get("mtime") or info.get("LastModified")
-        listing[fs.unstrip_protocol(path) if is_remote(lake) else path] = (int(info["size"]), str(version))
-    return listing
+def list_lake(lake: str, exclude: tuple[str, ...] = ()) -> Listing:
+    """Every image object under `lake`, at any depth, with its size and version; prefixes in
+    `exclude` (the labels' own output, when kept in the lake) left out."""
+    found = list_files(lake, "lake", keep=is_image_name, exclude=exclude, detail=True)
+    if found.is_file:
+        raise InputError(f"lake {redact(lake)} is a file: give the folder or prefix of the images")
+    return {uri: (size, version) for uri, size, version in zip(found.uris, found.sizes, found.versions)}
 
 
 def changed_objects(current: Listing, previous: Listing) -> tuple[list[str], list[str]]:

@@ -6,28 +6,19 @@ import json
 from typing import Any
 
 from ..errors import InputError, first_line
-from ..uri import check_scheme, is_remote, redact
+from ..listing import list_files
+from ..uri import check_scheme, redact
 
 __all__ = ["load_runs", "load_metrics", "load_benchmarks"]
 
 
 def _expand(uri: str, pattern: str) -> list[str]:
-    """`uri` itself when it names a file, else the files matching `pattern` below it (sorted)."""
-    import fsspec
-
+    """`uri` itself when it names a file, else the files named like `pattern` below it (sorted)."""
     check_scheme(uri, "report input")
-    try:
-        fs, root = fsspec.core.url_to_fs(uri)
-        if fs.isfile(root):
-            return [uri]
-        if not fs.isdir(root):
-            raise FileNotFoundError("no such file or folder")
-        found = sorted(fs.glob(f"{root.rstrip('/')}/**/{pattern}"))
-    except Exception as exc:
-        raise InputError(f"cannot read {redact(uri)}: {first_line(exc)}") from None
+    found = list_files(uri, "report input", pattern=pattern).uris
     if not found:
         raise InputError(f"no {pattern} under {redact(uri)}")
-    return [fs.unstrip_protocol(path) if is_remote(uri) else path for path in found]
+    return found
 
 
 def _read_text(uri: str) -> str:
