@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from .model import Detector, model_info
+from .model.detector import device_name
 from .pipeline.sources import is_image_name
 
-__all__ = ["benchmark_model", "benchmark_pipeline", "benchmark_decode", "phone_photo_jpeg", "load_images", "device_name"]
+__all__ = ["benchmark_model", "benchmark_pipeline", "benchmark_decode", "phone_photo_jpeg", "load_images"]
 
 def load_images(folder: Path | None, count: int, seed: int = 0) -> list[np.ndarray]:
     """`count` RGB images cycled from `folder`, or seeded 640x480 noise when there is none."""
@@ -38,18 +39,6 @@ def load_images(folder: Path | None, count: int, seed: int = 0) -> list[np.ndarr
             return [images[i % len(images)] for i in range(count)]
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(count)]
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} x{torch.get_num_threads()} threads"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
 
 
 def _sync(device: torch.device) -> None:
@@ -146,7 +135,7 @@ def benchmark_pipeline(
     Data services started before the clock), against `Detector.predict` on the same images
     pre-decoded, in one run."""
     from .pipeline import PipelineConfig, run_inference
-    from .pipeline.build import connect, start_data_services
+    from .pipeline.session import connect, start_data_services
     from .pipeline.decode import decode_image
 
     sources = sorted(p for p in folder.iterdir() if is_image_name(p.name)) if folder else []

@@ -8,8 +8,10 @@ CPU), and optionally `torch.compile`.
 from __future__ import annotations
 
 import logging
+import platform
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -24,7 +26,7 @@ from .layers import fuse_batchnorm
 from .postprocess import postprocess_batch, split_detections
 from .preprocess import letterbox, normalize
 
-__all__ = ["Detector", "resolve_device", "resolve_precision", "PRECISIONS"]
+__all__ = ["Detector", "resolve_device", "resolve_precision", "device_name", "PRECISIONS"]
 
 _logger = logging.getLogger(__name__)
 
@@ -43,6 +45,20 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} requested but no CUDA GPU is visible to this process")
     return resolved
+
+
+def device_name(device: torch.device) -> str:
+    """What a device is, for manifests and benchmark records: the GPU's name, or the CPU's model
+    with this process's torch threads."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} x{torch.get_num_threads()} threads"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
 
 
 def resolve_precision(precision: str, device: torch.device) -> Precision:

@@ -94,6 +94,12 @@ def _warn_other_decode_mode(output: str, mode: str) -> None:
                     redact(output), len(others), other, others[-1], mode)
 
 
+def _described(reports: list[dict[str, str]]) -> dict[str, str | None]:
+    """`device_name` and `precision` as the detector actors reported them (their distinct values,
+    joined, if they differ); None when no actor started (a rerun with nothing left)."""
+    return {key: ", ".join(sorted({r[key] for r in reports})) or None for key in ("device_name", "precision")}
+
+
 def _versions() -> dict[str, str]:
     out = {}
     for name in ("effdet_batch", "torch", "ray", "pyarrow", "numpy", "pillow", "pillow-heif"):
@@ -153,15 +159,16 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
 
     import fsspec
 
-    from .build import cluster_gpus, cluster_nodes, connect, describe_device, disconnect, run_pipeline
+    from .build import run_pipeline
+    from .session import cluster_gpus, cluster_nodes, connect, disconnect
 
     connected = connect(address, env)
     try:
         gpus = cluster_gpus()
         device = cfg.device if cfg.device != "auto" else ("cuda" if gpus else "cpu")
-        stats = run_pipeline(cfg, shards, device, labels)
+        stats, reports = run_pipeline(cfg, shards, device, labels)
         wall = time.perf_counter() - start
-        described = describe_device(cfg, device)
+        described = _described(reports)
         device_count = gpus if device.startswith("cuda") else cluster_nodes()  # what the cost report prices
     except Exception as exc:
         log.error("run %s stopped", cfg.run_id, exc_info=exc)  # the whole trace, for a bug report

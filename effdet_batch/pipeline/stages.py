@@ -9,7 +9,7 @@ the output.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,9 +18,10 @@ import torch
 
 from ..errors import first_line
 from ..model import Detector, letterbox
+from ..model.detector import device_name
 from ..model.labels import LabelSet
 from .decode import DECODE_MODES, DEFAULT_MAX_PIXELS, DecodeError, decode
-from .readers import read_bytes
+from .readers import read_many
 from .schema import detection_rows, error_rows
 
 __all__ = ["read_and_prepare", "DetectStage"]
@@ -48,11 +49,15 @@ def read_and_prepare(
     scales = np.ones(count, np.float32)
     sizes = np.zeros((count, 2), np.int32)
     errors = np.array([e or "" for e in batch["error"]], dtype=object)
-    for i in np.flatnonzero(errors == ""):
-        data = batch["bytes"][i]
+    todo = np.flatnonzero(errors == "")
+    # Image files come without their bytes (read after the resume filter): fetch them all at once.
+    unread = [i for i in todo if batch["bytes"][i] is None]
+    fetched = dict(zip(unread, read_many([str(batch["source_uri"][i]) for i in unread])))
+    for i in todo:
+        data = fetched.get(i, batch["bytes"][i])
         try:
-            if data is None:
-                data = read_bytes(str(batch["source_uri"][i]))
+            if isinstance(data, Exception):
+                raise data
             image = decode(data, image_size if decode_mode == "fast" else None, max_pixels)
             canvases[i], scale = letterbox(image.pixels, image_size, fill)
             # A DCT-scaled pixel is exactly `factor` full-size pixels on a side (libjpeg pads the
@@ -82,12 +87,15 @@ class DetectStage:
         min_score: float = 0.0,
         threads: int | None = None,
         labels: LabelSet | None = None,
+        report: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         if threads:  # this process's torch threads: a CPU actor's share of its node's cores
             torch.set_num_threads(threads)
         self.detector = Detector(model, checkpoint=weights, device=device, precision=precision,
                                  labels=labels, max_detections=max_detections)
         self.label_names = self.detector.labels.name_by_id
+        if report is not None:  # what this actor runs on, for the run's manifest
+            report({"device_name": device_name(self.detector.device), "precision": self.detector.precision})
         self.model = self.detector.spec.name
         self.sha256 = self.detector.weights.sha256 if self.detector.weights else ""
         self.run_id = run_id

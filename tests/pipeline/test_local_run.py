@@ -5,12 +5,14 @@ import threading
 
 import numpy as np
 import pandas as pd
-import ray
 import torch
 
 from effdet_batch.model import Detector
-from effdet_batch.pipeline.build import _actor_calls, _cpu_actor_share
+from effdet_batch.model.labels import coco_labels
+from effdet_batch.pipeline import PipelineConfig, build
 from effdet_batch.pipeline.decode import decode_image
+from effdet_batch.pipeline.resources import cpu_actor_share
+from effdet_batch.pipeline.sources import resolve_inputs
 from jobs import infer
 from tests.helpers import assert_same_detections
 
@@ -68,25 +70,29 @@ def test_dry_run_counts_without_running(indoor85, tmp_path, capsys):
     assert not list((tmp_path / "o").glob("*.parquet"))
 
 
-class _ThreadProbe:
-    """Stands in for DetectStage: reports the thread its batches run on and their torch threads."""
+class _StageProbe:
+    """Stands in for DetectStage in the job's own dataset: the thread each batch runs on and its
+    torch threads, set from the arguments the job gives the stage."""
 
-    def __init__(self, threads: int) -> None:
-        torch.set_num_threads(threads)
+    def __init__(self, threads: int | None = None, **_: object) -> None:
+        if threads:
+            torch.set_num_threads(threads)
 
     def __call__(self, batch: dict) -> dict:
-        count = len(batch["id"])
-        return {"main": np.full(count, threading.current_thread() is threading.main_thread()),
+        count = len(batch["image_id"])
+        return {"image_id": batch["image_id"],
+                "main": np.full(count, threading.current_thread() is threading.main_thread()),
                 "threads": np.full(count, torch.get_num_threads())}
 
 
-def test_cpu_actors_run_batches_on_their_main_thread_with_the_threads_they_set(ray_local):
+def test_cpu_actors_run_batches_on_their_main_thread_with_the_threads_they_set(ray_local, indoor85, tmp_path,
+                                                                               monkeypatch):
     # What CPU speed rests on: off the main thread, torch's OpenMP threads sleep between the
     # network's small ops and the threads set in the constructor do not apply.
-    reservation, threads = _cpu_actor_share(actors=1)
-    assert (reservation, threads) == (0.5, 2)  # 2 CPUs: room for the checkpoint filter and an I/O task
-    rows = ray.data.range(6).map_batches(
-        _ThreadProbe, fn_constructor_kwargs={"threads": threads}, batch_size=2, num_cpus=reservation,
-        compute=ray.data.ActorPoolStrategy(size=1, **_actor_calls(gpu=False)),
-    ).take_all()
+    assert cpu_actor_share(1, node_cpus=2) == (0.5, 2)  # room for the checkpoint filter and an I/O task
+    assert cpu_actor_share(2, node_cpus=8)[0] == 0.5 and cpu_actor_share(4, node_cpus=2)[0] == 0.1875
+    cfg = PipelineConfig(model="d0", inputs=(str(indoor85 / "images"),), output=str(tmp_path / "o"),
+                         weights="random", batch_size=2, limit=6)
+    monkeypatch.setattr(build, "DetectStage", _StageProbe)
+    rows = build.build_dataset(cfg, resolve_inputs(cfg.inputs), "cpu", coco_labels()).take_all()
     assert len(rows) == 6 and all(r["main"] for r in rows) and {r["threads"] for r in rows} == {2}

@@ -1,0 +1,52 @@
+"""The layers' imports, read from the source: the pipeline does not reach up into the CLIs, the
+benchmark, the reports or relabel, and the model knows nothing of the pipeline."""
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "effdet_batch"
+
+FORBIDDEN = {
+    "pipeline": {"effdet_batch.benchmark", "effdet_batch.cli", "effdet_batch.reports", "effdet_batch.relabel"},
+    "model": {"effdet_batch.pipeline", "effdet_batch.benchmark", "effdet_batch.cli", "effdet_batch.reports",
+              "effdet_batch.relabel", "effdet_batch.evaluation"},
+}
+
+
+def imported_modules(path: Path, package: str) -> set[str]:
+    """Every module `path` (a module of `package`) imports, anywhere in it (deferred imports too),
+    as absolute names."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(p for p in (base, node.module) if p)
+            found.add(module)
+            found |= {f"{module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def _violations(layer: str) -> list[str]:
+    out = []
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        package = ".".join(path.relative_to(PACKAGE.parent).parts[:-1])
+        for module in imported_modules(path, package):
+            if any(module == f or module.startswith(f + ".") for f in FORBIDDEN[layer]):
+                out.append(f"{path.relative_to(PACKAGE)} imports {module}")
+    return out
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_nothing_above_it(layer):
+    assert _violations(layer) == []
+
+
+def test_the_reader_sees_relative_and_deferred_imports(tmp_path):
+    # The check itself: what build.py imported before the split, inside a function.
+    probe = tmp_path / "probe.py"
+    probe.write_text("import ray\ndef f():\n    from ..benchmark import device_name\n    from . import stages\n")
+    found = imported_modules(probe, "effdet_batch.pipeline")
+    assert {"ray", "effdet_batch.benchmark", "effdet_batch.pipeline.stages"} <= found
