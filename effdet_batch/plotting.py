@@ -7,10 +7,8 @@ __all__ = ["new_figure", "png_bytes"]
 
 
 def new_figure(width: float = 6, height: float = 4.5):
-    """A (figure, axes) pair on the Agg backend: jobs run on headless workers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """A (figure, axes) pair: a `Figure` made directly renders without pyplot or a display, so
+    jobs on headless workers need no backend set (and a caller's backend is left alone)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=120)

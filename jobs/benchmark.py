@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> int:
         from effdet_batch.benchmark import benchmark_model, load_images
         from effdet_batch.model import get_spec
+        from effdet_batch.model.cpu import keep_freed_memory
 
+        keep_freed_memory()  # as the job's workers run: process-wide, so set here, by the entry point
         if args.decode_bench:
             return _decode_bench()
         names = [get_spec(n).name for n in args.models.split(",") if n.strip()]

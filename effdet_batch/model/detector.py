@@ -3,7 +3,9 @@
 Optimisations: BatchNorm folded into the convolutions, channels-last memory layout, uint8 upload
 from pinned memory with normalisation on the device, a CUDA stream per calling thread (so that
 concurrent calls overlap upload and compute), autocast in bf16/fp16 on CUDA (fp32 by default on
-CPU), and optionally `torch.compile`.
+CPU), and optionally `torch.compile`. On the CPU, call `keep_freed_memory()` (model/cpu.py) once
+in the process: a process-wide malloc setting, so it is the caller's (the job's stages and the
+CLIs make it), not the constructor's.
 """
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ import torch
 
 from ..errors import ConfigError
 from .config import get_spec
-from .cpu import keep_freed_memory
 from .factory import create_model
 from .labels import LabelOrder, LabelSet, resolve_labels
 from .layers import fuse_batchnorm
@@ -117,8 +118,6 @@ class Detector:
         self.max_detections = max_detections
         self.soft_nms = soft_nms
         self._streams = threading.local()
-        if self.device.type == "cpu":
-            keep_freed_memory()
         model = create_model(self.spec.name, checkpoint, num_classes)
         self.weights = model.weights
         self.num_classes = model.num_classes

@@ -2,6 +2,7 @@
 run manifest."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ import time
 from collections import Counter
 from dataclasses import asdict
 from datetime import datetime, timezone
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -16,12 +18,12 @@ from ..datasets import open_dataset
 from ..errors import OutputError, RunError, cause_line, first_line
 from ..uri import is_remote, redact
 from .config import PipelineConfig
-from .labels import run_labels
 from .decode import DECODE_MODES
+from .labels import run_labels
 from .sources import resolve_inputs
 
-__all__ = ["run_inference", "check_writable", "manifest_uri", "earlier_decode_modes", "storage_env", "summary_text",
-           "summary_json"]
+__all__ = ["run_inference", "storage_environment", "check_writable", "manifest_uri", "earlier_decode_modes",
+           "storage_env", "summary_text", "summary_json"]
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +126,34 @@ def _count_rows(output: str, run_id: str) -> tuple[int, int, list[tuple[str, str
     return table.num_rows, mine.num_rows, list(zip(failed["image_id"].to_pylist(), failed["error"].to_pylist()))
 
 
+@contextlib.contextmanager
+def storage_environment(s3_endpoint: str | None) -> Iterator[dict[str, str]]:
+    """`storage_env` set in this process while the block runs (the driver lists, probes and counts
+    through it), and the previous values back afterwards: a library call leaves no trace."""
+    env = storage_env(s3_endpoint)
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Run (or, with `dry_run`, only validate) the job; returns the run summary (also the manifest).
 
     Rerunning with the same output resumes: images that already have a row are skipped.
     """
+    with storage_environment(cfg.s3_endpoint) as env:
+        return _run(cfg, env, address, dry_run)
+
+
+def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run: bool) -> dict[str, Any]:
     started, start = _now(), time.perf_counter()
-    env = storage_env(cfg.s3_endpoint)
-    os.environ.update(env)
     shards = resolve_inputs(cfg.inputs, cfg.format, exclude=(cfg.output,))
     labels, weights_state = run_labels(cfg.model, cfg.weights, cfg.labels, cfg.label_order)
     check_writable(cfg.output)

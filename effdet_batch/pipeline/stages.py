@@ -18,6 +18,7 @@ import torch
 
 from ..errors import first_line
 from ..model import Detector, letterbox
+from ..model.cpu import keep_freed_memory
 from ..model.detector import device_name
 from ..model.labels import LabelSet
 from .decode import DECODE_MODES, DEFAULT_MAX_PIXELS, DecodeError, decode
@@ -43,6 +44,7 @@ def read_and_prepare(
     """
     if decode_mode not in DECODE_MODES:
         raise ValueError(f"decode_mode must be one of {DECODE_MODES}, got {decode_mode!r}")
+    keep_freed_memory()  # once per worker process: decoding a 12 MP photo takes 2.4x as long without
     ids = batch["image_id"]
     count = len(ids)
     canvases = np.zeros((count, image_size, image_size, 3), np.uint8)
@@ -91,6 +93,7 @@ class DetectStage:
     ) -> None:
         if threads:  # this process's torch threads: a CPU actor's share of its node's cores
             torch.set_num_threads(threads)
+        keep_freed_memory()  # this actor's process serves activations and decoded images from its heap
         self.detector = Detector(model, checkpoint=weights, device=device, precision=precision,
                                  labels=labels, max_detections=max_detections)
         self.label_names = self.detector.labels.name_by_id

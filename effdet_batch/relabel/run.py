@@ -4,7 +4,6 @@ new state. A run that dies leaves the state as it was, and the next run finishes
 partition, whose checkpoint keeps the rows already committed."""
 from __future__ import annotations
 
-import os
 import time
 from datetime import date as Date
 from datetime import datetime, timezone
@@ -16,7 +15,7 @@ from ..datasets import open_dataset
 from ..errors import ConfigError
 from ..pipeline import PipelineConfig, run_inference
 from ..pipeline.config import new_run_id
-from ..pipeline.run import check_writable, storage_env
+from ..pipeline.run import check_writable, storage_environment
 from ..uri import check_scheme, redact
 from .churn import churn_by_class
 from .state import (STATE_DIR, changed_objects, clear_pending, list_lake, load_pending, load_state, save_pending,
@@ -55,7 +54,13 @@ def relabel(settings: dict[str, Any], lake: str, output: str, *, day: Date | Non
         raise ConfigError(f"--churn-min-score must be in [0, 1], got {churn_min_score}")
     for what, uri in (("lake", lake), ("output", output)):
         check_scheme(uri, what)
-    os.environ.update(storage_env(settings.get("s3_endpoint")))  # the listing reads the lake before Ray starts
+    # The listing reads the lake before Ray starts.
+    with storage_environment(settings.get("s3_endpoint")):
+        return _relabel(settings, lake, output, day, churn_min_score, address, dry_run)
+
+
+def _relabel(settings: dict[str, Any], lake: str, output: str, day: Date | None, churn_min_score: float,
+             address: str | None, dry_run: bool) -> dict[str, Any]:
     started = time.perf_counter()
     check_writable(output)
     current, previous = list_lake(lake, exclude=(output,)), load_state(output)
