@@ -8,9 +8,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "effdet_batch"
 
 FORBIDDEN = {
-    "pipeline": {"effdet_batch.benchmark", "effdet_batch.cli", "effdet_batch.reports", "effdet_batch.relabel"},
+    "pipeline": {"effdet_batch.benchmark", "effdet_batch.cli", "effdet_batch.reports", "effdet_batch.relabel",
+                 "effdet_batch.evaluation", "effdet_batch.export"},
     "model": {"effdet_batch.pipeline", "effdet_batch.benchmark", "effdet_batch.cli", "effdet_batch.reports",
-              "effdet_batch.relabel", "effdet_batch.evaluation"},
+              "effdet_batch.relabel", "effdet_batch.evaluation", "effdet_batch.export"},
 }
 
 
