@@ -33,14 +33,15 @@ def _sizes(text: str) -> list[int]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", "--models", dest="models", default="d0",
-                        help="variant or comma-separated variants (d0..d7, d7x)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    parser.add_argument("--precision", default="auto", help="auto, fp32, bf16, fp16")
+                        help="variant or comma-separated variants (d0..d7x, lite0..lite4, lite3x, d0_ap..d5_ap)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
     parser.add_argument("--batch-size", type=positive_int, default=4)
     parser.add_argument("--iterations", type=positive_int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--weights", default="random",
-                        help="random (default: speed does not depend on the values), a path/URI, or official")
+                        help="checkpoint path/URI, or random (default: speed does not depend on the values, and "
+                             "benchmarks run offline)")
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES,
                         help="folder of photos to benchmark predict on (default: bundled samples)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
@@ -72,11 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.pipeline:
             return _pipeline(names)
         images = load_images(args.images, args.batch_size)
-        weights = None if args.weights == "official" else args.weights
         for name in names:
             for record in benchmark_model(
                 name, device=args.device, precision=args.precision, batch_size=args.batch_size,
-                iterations=args.iterations, warmup=args.warmup, weights=weights,
+                iterations=args.iterations, warmup=args.warmup, weights=args.weights,
                 compile=args.compile, images=images,
             ):
                 print(json.dumps(record), flush=True)
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="effdet-bench-") as workdir:
                 record = benchmark_pipeline(
                     name, folder=args.images, count=args.count, batch_size=args.batch_size, device=args.device,
-                    precision=args.precision, weights=None if args.weights == "official" else args.weights,
+                    precision=args.precision, weights=args.weights,
                     actors=args.actors, workdir=Path(workdir),
                 )
             print(json.dumps(record), flush=True)

@@ -35,23 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def run() -> int:
-        import fsspec
-
-        from effdet_batch.evaluation import evaluate, load_ground_truth, read_predictions, read_run_facts
-        from effdet_batch.evaluation.charts import precision_recall_png
+        from effdet_batch.evaluation import evaluate, load_ground_truth, read_predictions, read_run_facts, write_evaluation
 
         gt = load_ground_truth(args.annotations)
         result = evaluate(gt, read_predictions(args.predictions), args.match, args.categories)
-        out = args.output.rstrip("/")
-        fs, root = fsspec.core.url_to_fs(out)
-        fs.makedirs(root, exist_ok=True)
         metrics = {**result.metrics(), **read_run_facts(args.predictions)}
-        with fsspec.open(f"{out}/metrics.json", "w") as f:
-            json.dump(metrics, f, indent=1)
-        with fsspec.open(f"{out}/per_class.csv", "w") as f:
-            result.per_class.to_csv(f, index=False, float_format="%.6f")
-        with fsspec.open(f"{out}/precision_recall.png", "wb") as f:
-            f.write(precision_recall_png(result, f"{args.predictions} vs {Path(args.annotations).name}"))
+        write_evaluation(result, metrics, args.output, f"{args.predictions} vs {Path(args.annotations).name}")
         print(" ".join(f"{k} {metrics[k]:.4f}" for k in ("AP", "AP50", "AP75")) +
               f"  ({metrics['images_evaluated']}/{metrics['images_gt']} images, {metrics['images_missed']} missed, "
               f"{metrics['rows_error']} error rows)", file=sys.stderr)

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+TORCH_VERSION=${TORCH_VERSION:-$(cat scripts/torch-version)}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 stamp=.venv/.effdet_batch-installed
 want="torch=$TORCH_VERSION $(cat pyproject.toml scripts/constraints.txt | sha256sum | cut -c1-16)"

@@ -2,6 +2,7 @@
 from .coco import STAT_NAMES, EvalResult, evaluate
 from .ground_truth import load_ground_truth
 from .predictions import MATCH_MODES, read_predictions, read_run_facts
+from .write import write_evaluation
 
 __all__ = ["STAT_NAMES", "EvalResult", "evaluate", "load_ground_truth", "MATCH_MODES", "read_predictions",
-           "read_run_facts"]
+           "read_run_facts", "write_evaluation"]

@@ -1,0 +1,28 @@
+"""An evaluation as files: metrics.json, per_class.csv and precision_recall.png under a folder or prefix."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .charts import precision_recall_png
+from .coco import EvalResult
+
+__all__ = ["write_evaluation"]
+
+
+def write_evaluation(result: EvalResult, metrics: dict[str, Any], output: str, title: str) -> list[str]:
+    """Write `metrics` (the result's, with whatever the caller adds), the per-class table and the
+    precision-recall chart under `output`; returns the URIs written."""
+    import fsspec
+
+    out = output.rstrip("/")
+    fs, root = fsspec.core.url_to_fs(out)
+    fs.makedirs(root, exist_ok=True)
+    written = [f"{out}/metrics.json", f"{out}/per_class.csv", f"{out}/precision_recall.png"]
+    with fsspec.open(written[0], "w") as f:
+        json.dump(metrics, f, indent=1)
+    with fsspec.open(written[1], "w") as f:
+        result.per_class.to_csv(f, index=False, float_format="%.6f")
+    with fsspec.open(written[2], "wb") as f:
+        f.write(precision_recall_png(result, title))
+    return written
