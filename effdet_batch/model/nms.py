@@ -1,9 +1,13 @@
-"""Per-class non-maximum suppression over a whole batch, in plain torch (no torchvision needed).
+"""Per-class non-maximum suppression over a whole batch: torchvision's kernel where torchvision
+imports, else plain torch with the same results.
 
 Both functions take candidates already sorted by descending score, padded to the same count K
 per image, and return the indices of the kept candidates in selection order.
 """
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
 
 import torch
 
@@ -29,22 +33,11 @@ def pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter.div_(union)
 
 
-def _greedy_keep(boxes: torch.Tensor, classes: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Exact greedy NMS of [B, P] sorted candidates -> keep mask [B, P].
-
-    Greedy NMS is the unique solution of keep[i] = no kept j < i of the same class overlaps i.
-    Iterating that equation from all-True fixes one more leading candidate per round and stops at
-    the solution, usually after a handful of rounds, each one batched matrix-vector product.
-    """
-    overlaps = (pairwise_iou(boxes, boxes) > iou_threshold) & (classes[:, :, None] == classes[:, None, :])
-    suppressors = overlaps.triu(1).float()  # [b, j, i]: earlier candidate j suppresses i
-    keep = torch.ones(classes.shape, dtype=torch.bool, device=classes.device)
-    for _ in range(classes.shape[1]):
-        new_keep = torch.bmm(keep.float().unsqueeze(1), suppressors).squeeze(1) == 0
-        if torch.equal(new_keep, keep):
-            break
-        keep = new_keep
-    return keep
+# Candidates per step and images per step: one [4, 512, 512] fp32 matrix is 4 MiB, and the IoU
+# holds four at once. On CPU these cache-sized steps are also faster than one [B, 1024, 1024]
+# solve (benchmarks/results/nms_memory_cpu_2026-12-01.json).
+_BLOCK = 512
+_GROUP = 4
 
 
 def batched_nms(
@@ -63,20 +56,115 @@ def batched_nms(
         indices [B, D] into K (D = min(max_detections, K)) in descending score, and a
         valid mask [B, D] (False where an image kept fewer than D).
 
-    Whether candidate i survives depends only on candidates before it, so the first D survivors of
-    a prefix are final. NMS runs on a prefix and doubles it only while an image lacks D survivors;
-    that keeps the IoU matrix at about 1k x 1k instead of K x K.
+    Memory is bounded whatever B and K. torchvision's kernel runs one image at a time: for a whole
+    batch its CUDA kernel holds a (BK)^2-bit mask, 800 MB at 16 x 5,000. The plain-torch path
+    solves blocks of candidates for a few images at a time. Both are exact greedy NMS; they can
+    differ only where an IoU is within float32 rounding of the threshold.
     """
     if boxes.shape[:2] != classes.shape:
         raise ValueError(f"boxes {tuple(boxes.shape)} and classes {tuple(classes.shape)} must agree on [B, K]")
-    total = classes.shape[1]
-    prefix = min(total, max(1024, 8 * max_detections))
-    while True:
-        keep = _greedy_keep(boxes[:, :prefix], classes[:, :prefix], iou_threshold)
-        if prefix == total or bool((keep.sum(1) >= max_detections).all()):
-            break
-        prefix = min(total, 2 * prefix)
+    nms = _torchvision_nms()
+    if nms is None:
+        keep = _greedy_keep(boxes, classes, iou_threshold, max_detections)
+    else:
+        keep = _torchvision_keep(nms, boxes, classes, iou_threshold)
     return _first_kept(keep, max_detections)
+
+
+@functools.cache
+def _torchvision_nms() -> Callable[..., torch.Tensor] | None:
+    """torchvision.ops.nms, or None where torchvision does not import."""
+    try:
+        from torchvision.ops import nms
+    except (ImportError, RuntimeError):  # RuntimeError: a torchvision built for another torch
+        return None
+    return nms
+
+
+def _torchvision_keep(
+    nms: Callable[..., torch.Tensor], boxes: torch.Tensor, classes: torch.Tensor, iou_threshold: float
+) -> torch.Tensor:
+    """Keep mask [B, K] by torchvision's nms per image, classes kept apart by a coordinate offset."""
+    keep = torch.zeros(classes.shape, dtype=torch.bool, device=classes.device)
+    if keep.numel() == 0:
+        return keep
+    # Decreasing scores that keep the given order.
+    scores = torch.arange(classes.shape[1], 0, -1, dtype=torch.float64, device=boxes.device)
+    for image in range(classes.shape[0]):
+        # float64: the offset (about 4e5 for 90 classes of a 4k photo) would round float32
+        # coordinates to 1/32 px, float64 to 1e-10 px.
+        image_boxes = boxes[image].double()
+        offset = classes[image].unsqueeze(1) * (image_boxes.max() - image_boxes.min() + 1)
+        keep[image, nms(image_boxes + offset, scores, iou_threshold)] = True
+    return keep
+
+
+def _greedy_keep(
+    boxes: torch.Tensor, classes: torch.Tensor, iou_threshold: float, count: int
+) -> torch.Tensor:
+    """Greedy NMS keep mask [B, K] of sorted candidates, _GROUP images at a time."""
+    keep = torch.zeros(classes.shape, dtype=torch.bool, device=classes.device)
+    for start in range(0, classes.shape[0], _GROUP):
+        rows = slice(start, start + _GROUP)
+        keep[rows] = _blocked_keep(boxes[rows], classes[rows], iou_threshold, count)
+    return keep
+
+
+def _blocked_keep(
+    boxes: torch.Tensor, classes: torch.Tensor, iou_threshold: float, count: int
+) -> torch.Tensor:
+    """Keep mask [b, K], exact up to each image's `count`-th survivor (False after it where the
+    image needed no more candidates).
+
+    Whether candidate i survives depends only on the candidates before it, so blocks of _BLOCK are
+    solved in score order, stopping once every image has `count` survivors. A block's candidates
+    first lose to the earlier survivors that overlap them (only the first `count` can matter),
+    then `_solve_block` settles the block itself.
+    """
+    keep = torch.zeros(classes.shape, dtype=torch.bool, device=classes.device)
+    for start in range(0, classes.shape[1], _BLOCK):
+        if bool((keep.sum(1) >= count).all()):
+            break
+        block = slice(start, start + _BLOCK)
+        alive = torch.ones_like(keep[:, block])
+        earlier, valid = _first_kept(keep[:, :start], count)
+        for cols, cols_valid in zip(earlier.split(_BLOCK, 1), valid.split(_BLOCK, 1)):
+            hits = _overlaps(boxes[:, block], classes[:, block], _gather_boxes(boxes, cols),
+                             classes.gather(1, cols), iou_threshold)
+            alive &= ~hits.logical_and_(cols_valid.unsqueeze(1)).any(2)
+        keep[:, block] = _solve_block(boxes[:, block], classes[:, block], alive, iou_threshold)
+    return keep
+
+
+def _solve_block(
+    boxes: torch.Tensor, classes: torch.Tensor, alive: torch.Tensor, iou_threshold: float
+) -> torch.Tensor:
+    """keep[i] = alive[i] and no kept j < i of the block overlaps i, for [B, T] candidates.
+
+    Greedy NMS is the unique solution of that equation. Iterating it from `alive` fixes one more
+    leading candidate per round and stops at the solution, usually after a handful of rounds,
+    each one batched matrix-vector product.
+    """
+    suppressors = _overlaps(boxes, classes, boxes, classes, iou_threshold).triu_(1).float()  # [b, j, i]
+    keep = alive
+    for _ in range(classes.shape[1]):
+        new_keep = alive & (torch.bmm(keep.float().unsqueeze(1), suppressors).squeeze(1) == 0)
+        if torch.equal(new_keep, keep):
+            break
+        keep = new_keep
+    return keep
+
+
+def _overlaps(
+    a: torch.Tensor, a_classes: torch.Tensor, b: torch.Tensor, b_classes: torch.Tensor, iou_threshold: float
+) -> torch.Tensor:
+    """[B, M, N] bool: same class and IoU above the threshold."""
+    same = a_classes.unsqueeze(2) == b_classes.unsqueeze(1)
+    return same.logical_and_(pairwise_iou(a, b) > iou_threshold)
+
+
+def _gather_boxes(boxes: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return boxes.gather(1, index.unsqueeze(2).expand(-1, -1, 4))
 
 
 def _first_kept(keep: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
