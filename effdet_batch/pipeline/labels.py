@@ -8,6 +8,7 @@ import logging
 from ..model import get_spec
 from ..model.factory import checkpoint_head
 from ..model.labels import LabelSet, resolve_labels
+from ..uri import redact
 
 __all__ = ["run_labels"]
 
@@ -24,5 +25,5 @@ def run_labels(model: str, weights: str | None, labels: str | None, order: str |
         log.warning("no --labels for a %d-class checkpoint: its classes are written as ids 1..%d named "
                     "class_<id>; give --labels FILE for their names", num_classes, num_classes)
     if state:
-        log.info("weights: the %s of training file %s", state, weights)
+        log.info("weights: the %s of training file %s", state, redact(weights))
     return resolved, state
