@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["EffdetBatchError", "ConfigError", "CheckpointError", "InputError", "OutputError", "RunError",
-           "first_line", "cause_line"]
+           "first_line", "cause_line", "scrub_credentials"]
 
 
 class EffdetBatchError(Exception):
@@ -44,7 +44,9 @@ _URL_USER = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@\"']*@")
 _URL_QUERY = re.compile(r"(://[^\s?\"']*)\?[^\s\"']*")
 
 
-def _scrub(text: str) -> str:
+def scrub_credentials(text: str) -> str:
+    """`text` with every URL's user:password@ and query string removed: the one credential scrubber
+    (uri.redact applies it to a single URI)."""
     return _URL_QUERY.sub(r"\1", _URL_USER.sub(r"\1", text))
 
 
@@ -52,7 +54,7 @@ def first_line(exc: BaseException) -> str:
     """An exception's message reduced to its first line (its type name when it has none), without
     the credentials of any URL in it: these lines end up in logs, rows and manifests."""
     text = str(exc).strip()
-    return _scrub(text.splitlines()[0]) if text else type(exc).__name__
+    return scrub_credentials(text.splitlines()[0]) if text else type(exc).__name__
 
 
 # "package.module.SomeError: message" lines of a traceback's text.
@@ -65,5 +67,5 @@ def cause_line(exc: BaseException) -> str:
     as text, innermost first and its own wrappers last, so it is read from there."""
     for match in _EXCEPTION_LINE.finditer(str(exc)):
         if match.group(1) not in _WRAPPERS:
-            return f"{match.group(1)}: {_scrub(match.group(2).strip())}"
+            return f"{match.group(1)}: {scrub_credentials(match.group(2).strip())}"
     return f"{type(exc).__name__}: {first_line(exc)}"

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from .errors import ConfigError, first_line
+from .errors import ConfigError, first_line, scrub_credentials
 
-__all__ = ["is_remote", "redact", "basename", "check_scheme", "has_credentials"]
+__all__ = ["is_remote", "redact", "join", "basename", "check_scheme", "has_credentials"]
 
 _REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -17,14 +17,14 @@ def is_remote(uri: str) -> bool:
 
 
 def redact(uri: str) -> str:
-    """The URI without credentials: user:password@ and query strings (pre-signed URLs) removed."""
-    if not _REMOTE.match(uri):
-        return uri
-    parts = urlsplit(uri)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    """The URI without credentials: user:password@ and query strings (pre-signed URLs) removed; the
+    rest, a '#' in an object key included, is kept."""
+    return scrub_credentials(uri) if _REMOTE.match(uri) else uri
+
+
+def join(prefix: str, *names: str) -> str:
+    """`prefix/name/...` for a local path or a URI, whether or not `prefix` ends with '/'."""
+    return "/".join([prefix.rstrip("/"), *names])
 
 
 def has_credentials(uri: str) -> bool:

@@ -9,23 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
+
+from ..model.nms import pairwise_iou
 
 __all__ = ["churn_by_class", "MATCH_IOU"]
 
 MATCH_IOU = 0.5
 COLUMNS = ["category_id", "label", "added", "removed", "changed", "kept"]
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a [N, 4] against every box in b [M, 4] (x1, y1, x2, y2)."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def _detections(row: pd.Series, min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -40,7 +31,8 @@ def _pairs(old: np.ndarray, new: np.ndarray) -> list[tuple[int, int]]:
     """Greedy one-to-one (old, new) pairs by descending IoU, each at least MATCH_IOU."""
     if not len(old) or not len(new):
         return []
-    iou = _iou(old, new)
+    # Degenerate boxes overlap nothing (NaN, as NMS treats them), so they never pair.
+    iou = pairwise_iou(torch.from_numpy(old)[None], torch.from_numpy(new)[None])[0].nan_to_num(0.0).numpy()
     pairs, used_old, used_new = [], set(), set()
     for flat in np.argsort(-iou, axis=None, kind="stable"):
         i, j = divmod(int(flat), iou.shape[1])

@@ -41,3 +41,22 @@ def test_one_box_pairs_with_one_box():
                                            (1, "person", [2, 2, 100, 100], 0.8)])])
     churn = churn_by_class(previous, current).set_index("category_id")
     assert churn.loc[1, ["added", "removed", "changed", "kept"]].tolist() == [1, 0, 0, 1]
+
+
+def test_empty_boxes_overlap_nothing_in_churn_as_in_nms():
+    """One IoU for the whole product: two identical zero-area boxes overlap nothing, so churn does not
+    pair them (one removed, one added) and NMS does not let one suppress the other."""
+    import torch
+
+    from effdet_batch.model.nms import batched_nms, pairwise_iou
+
+    empty = [50, 50, 50, 80]  # zero width
+    previous = pd.DataFrame([_row("a.jpg", [(1, "person", empty, 0.9)])])
+    current = pd.DataFrame([_row("a.jpg", [(1, "person", empty, 0.9)])])
+    churn = churn_by_class(previous, current).set_index("category_id")
+    assert churn.loc[1, ["added", "removed", "changed", "kept"]].tolist() == [1, 1, 0, 0]
+
+    boxes = torch.tensor([[empty, empty]], dtype=torch.float32)
+    assert not (pairwise_iou(boxes, boxes) >= 0.5).any()
+    _, valid = batched_nms(boxes, torch.ones(1, 2, dtype=torch.long), iou_threshold=0.5, max_detections=10)
+    assert valid.sum().item() == 2
