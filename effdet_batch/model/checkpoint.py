@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError, first_line
-from ..uri import basename, is_remote, redact
+from ..uri import basename, is_remote, join, redact
 from .config import DETECTORS, DetectorSpec
 
 __all__ = ["Weights", "cache_dir", "official_uri", "fetch", "read_state_dict", "file_sha256", "check_layout",
@@ -67,7 +67,7 @@ def cache_dir() -> Path:
 def official_uri(spec: DetectorSpec) -> str:
     """The release URL of `spec`'s checkpoint, or its copy under `EFFDET_BATCH_WEIGHTS_MIRROR`."""
     mirror = os.environ.get("EFFDET_BATCH_WEIGHTS_MIRROR")
-    return f"{mirror.rstrip('/')}/{spec.checkpoint_name}" if mirror else spec.checkpoint_url
+    return join(mirror, spec.checkpoint_name) if mirror else spec.checkpoint_url
 
 
 def _expected_prefix(uri: str) -> str | None:

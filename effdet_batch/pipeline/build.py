@@ -15,6 +15,7 @@ from ray.data.checkpoint import CheckpointConfig
 
 from ..model import get_spec
 from ..model.labels import LabelSet
+from ..uri import join
 from .actor_reports import ActorReports
 from .config import PipelineConfig
 from .datasource import ShardDatasource
@@ -30,7 +31,7 @@ CHECKPOINT_DIR = "_checkpoint"  # pyarrow and Ray skip "_"-prefixed names when r
 
 
 def checkpoint_path(output: str) -> str:
-    return f"{output.rstrip('/')}/{CHECKPOINT_DIR}"
+    return join(output, CHECKPOINT_DIR)
 
 
 def _enable_checkpointing(output: str) -> None:
