@@ -233,8 +233,8 @@ def _prepare_all(jpegs: Sequence[bytes], size: int, mode: str) -> tuple[float, l
 def benchmark_decode(folder: Path, *, sizes: Sequence[int] = (512, 1024, 1536), rounds: int = 5) -> dict[str, Any]:
     """Decode + letterbox images/s of 12 MP JPEGs (each photo in `folder` made phone-sized by
     `phone_photo_jpeg`), `--decode fast` against `exact`, on one core, in a process whose freed
-    memory is kept as in the job's workers (model/cpu.py: an exact 512-px canvas takes 184 ms
-    without it, 75 with it). One entry of `_decode_figures` per input size.
+    memory is kept as in the job's workers (model/cpu.py: without it every large decode faults its
+    pages in again). One entry of `_decode_figures` per input size.
     """
     import PIL
     from PIL import features

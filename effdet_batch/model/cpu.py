@@ -1,9 +1,9 @@
 """CPU inference setting: keep freed activation memory in the process heap.
 
 glibc serves large allocations (every activation of a detector at 512+ px) with fresh mmap'd pages
-and returns them on free, so each forward pass page-faults its activations in again: on the 2-core
-CI machine that is a third of D0's time. Serving them from the heap and never trimming it makes
-later passes reuse the same pages (D0 forward at batch 4: 7 -> 12.5 images/s there).
+and returns them on free, so each forward pass, and each decode of a large photo, page-faults its
+memory in again. Serving them from the heap and never trimming it makes later passes reuse the same
+pages (`jobs/benchmark.py` runs with it; its records under benchmarks/results/ say so).
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def read_and_prepare(
     """
     if decode_mode not in DECODE_MODES:
         raise ValueError(f"decode_mode must be one of {DECODE_MODES}, got {decode_mode!r}")
-    keep_freed_memory()  # once per worker process: decoding a 12 MP photo takes 2.4x as long without
+    keep_freed_memory()  # once per worker process: large decodes then reuse their pages (model/cpu.py)
     ids = batch["image_id"]
     count = len(ids)
     canvases = np.zeros((count, image_size, image_size, 3), np.uint8)

@@ -1,0 +1,103 @@
+"""The README's measurement tables, made from the records under benchmarks/results/.
+
+    python benchmarks/readme_tables.py           # print each table
+    python benchmarks/readme_tables.py --write   # replace the README's tables with them
+
+A table sits in the README between `<!-- results:NAME -->` and `<!-- /results:NAME -->`;
+tests/test_readme_tables.py fails when one no longer matches its record.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+
+
+def _record(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def _source(name: str, record: dict) -> str:
+    machine = record.get("machine", {})
+    where = f"{machine.get('cores', '?')}-core {machine.get('cpu', 'CPU')}"
+    return f"`{record['command']}`, {where}, {str(record['date'])[:10]} (`benchmarks/results/{name}`)"
+
+
+def decode_table() -> str:
+    name = "decode_cpu_2026-12-01.json"
+    record = _record(name)
+    rows = ["| input | exact ms/image | fast ms/image | fast / exact | drift (mean abs grey levels) |",
+            "|---|---|---|---|---|"]
+    rows += [f"| {r['image_size']} | {r['exact_ms_per_image']:.0f} | {r['fast_ms_per_image']:.0f} | "
+             f"{r['fast_over_exact']:.2f}× | {r['canvas_mean_abs_diff']:.2f} |" for r in record["results"]]
+    width, height = record["image_pixels"]
+    return "\n".join([f"{width}×{height} JPEGs, one core; {_source(name, record)}:", "", *rows])
+
+
+def model_table() -> str:
+    name = "nms_memory_cpu_2026-12-01.json"
+    bench = _record(name)["cpu_d0_benchmark"]
+    medians = bench["result"]["medians_images_per_second"]
+    rows = ["| benchmark | images/s (median of 5) |", "|---|---|"]
+    rows += [f"| {kind} | {medians[kind]['after']:.2f} |" for kind in ("forward", "predict")]
+    record = {**bench, "date": _record(name)["date"], "machine": _record(name)["machine"]}
+    return "\n".join([f"D0, fp32, batch 8, random weights; {_source(name, record)}:", "", *rows])
+
+
+def pipeline_table() -> str:
+    name = "pipeline_cpu_2026-11-23.json"
+    record = _record(name)
+
+    def runs(values: list[float]) -> str:
+        return ", ".join(f"{v:.2f}" for v in values)
+
+    rows = ["| images | pipeline images/s | predict images/s | ratio (median) |", "|---|---|---|---|"]
+    rows += [f"| {r['images']} | {runs(r['pipeline_images_per_second'])} | {runs(r['predict_images_per_second'])} | "
+             f"{runs(r['pipeline_over_predict'])} ({statistics.median(r['pipeline_over_predict']):.2f}) |"
+             for r in record["results"]]
+    head = (f"D0, fp32, batch {record['batch_size']}, {record['actors']} actor, runs in a row; "
+            f"{_source(name, record)}:")
+    return "\n".join([head, "", *rows])
+
+
+TABLES: dict[str, Callable[[], str]] = {"decode": decode_table, "model": model_table, "pipeline": pipeline_table}
+
+
+def _block(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- results:{name} -->)(.*?)(<!-- /results:{name} -->)", re.S)
+
+
+def readme_table(text: str, name: str) -> str | None:
+    """The table the README holds under `name`, or None when it has none."""
+    match = _block(name).search(text)
+    return match.group(2).strip("\n") if match else None
+
+
+def write_readme() -> None:
+    text = README.read_text()
+    for name, make in TABLES.items():
+        if readme_table(text, name) is None:
+            raise SystemExit(f"README.md has no <!-- results:{name} --> block")
+        text = _block(name).sub(lambda m, t=make(): f"{m.group(1)}\n{t}\n{m.group(3)}", text)
+    README.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="replace the README's tables")
+    if parser.parse_args().write:
+        write_readme()
+        return
+    for name, make in TABLES.items():
+        print(f"## {name}\n{make()}\n")
+
+
+if __name__ == "__main__":
+    main()
