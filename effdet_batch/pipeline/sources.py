@@ -43,6 +43,7 @@ class Shard:
 
     kind: str
     uri: str
+    size: int | None = None  # bytes of the file, as listed
 
 
 def _suffix(path: str) -> str:
@@ -71,16 +72,16 @@ def resolve_inputs(
     """
     shards: dict[str, Shard] = {}
     for uri in inputs:
-        listing = list_files(uri, "input", exclude=exclude)
+        listing = list_files(uri, "input", exclude=exclude, detail=True)
         is_file, paths = listing.is_file, listing.uris
         if is_file:
             kind = fmt if fmt != "auto" else _kind(uri, _AUTO_FILE)
             if kind is None:
                 raise ConfigError(f"cannot tell the format of {redact(uri)} from its name: pass --format")
-            found = [Shard(kind, uri)]
+            found = [Shard(kind, uri, listing.sizes[0])]
         else:
             kinds = _AUTO_IN_PREFIX if fmt == "auto" else (fmt,)
-            found = [Shard(k, p) for p in paths if (k := _kind(p, kinds))]
+            found = [Shard(k, p, size) for p, size in zip(paths, listing.sizes) if (k := _kind(p, kinds))]
             if not found:
                 wanted = "images, tar or Parquet shards" if fmt == "auto" else f"{fmt} inputs"
                 raise InputError(f"input {redact(uri)} holds no {wanted} ({len(paths)} other files)")

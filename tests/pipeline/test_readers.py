@@ -115,3 +115,28 @@ def test_dry_run_counts_images_only_when_they_are_files(tmp_path, capsys):
                        "--dry-run"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and summary["shards"] == {"tar": 1} and summary["images_total"] is None
+
+
+def test_read_tasks_tell_ray_data_the_size_of_their_rows(tmp_path):
+    """Ray Data budgets memory from the read tasks' size estimates: a tar shard's rows carry its
+    images' bytes (about the shard's size), image files' rows only their URIs; a manifest's count
+    is unknown until read."""
+    from effdet_batch.pipeline.datasource import ShardDatasource
+
+    (tmp_path / "lake").mkdir()
+    for i in range(3):
+        (tmp_path / "lake" / f"{i}.jpg").write_bytes(JPEG * 1000)
+    (tmp_path / "lake" / "shard-0.tar").write_bytes(tar_bytes({f"{i}.jpg": bytes([i]) * 50_000 for i in range(4)}))
+    shards = resolve_inputs([str(tmp_path / "lake")])
+    source = ShardDatasource(shards, ReadOptions())
+    tasks = source.get_read_tasks(parallelism=4)
+    assert source.estimate_inmemory_data_size() == sum(t.metadata.size_bytes for t in tasks)
+    for task in tasks:
+        kinds = {s.kind for s in shards if s.uri in task.metadata.input_files}
+        actual = pa.concat_tables(list(task())).nbytes
+        assert 0.7 * actual <= task.metadata.size_bytes <= 1.5 * actual, (kinds, task.metadata.size_bytes, actual)
+    tar_task = next(t for t in tasks if any(u.endswith(".tar") for u in t.metadata.input_files))
+    assert tar_task.metadata.size_bytes == (tmp_path / "lake" / "shard-0.tar").stat().st_size
+
+    (tmp_path / "list.txt").write_text("lake/0.jpg\n")
+    assert ShardDatasource(resolve_inputs([str(tmp_path / "list.txt")]), ReadOptions()).estimate_inmemory_data_size() is None
