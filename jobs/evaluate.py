@@ -35,12 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def run() -> int:
-        from effdet_batch.evaluation import evaluate, load_ground_truth, read_predictions, read_run_facts, write_evaluation
+        from effdet_batch.evaluation import evaluate_to, load_ground_truth
 
-        gt = load_ground_truth(args.annotations)
-        result = evaluate(gt, read_predictions(args.predictions), args.match, args.categories)
-        metrics = {**result.metrics(), **read_run_facts(args.predictions)}
-        write_evaluation(result, metrics, args.output, f"{args.predictions} vs {Path(args.annotations).name}")
+        metrics = evaluate_to(args.output, args.predictions, load_ground_truth(args.annotations), args.annotations,
+                              args.match, args.categories)
         print(" ".join(f"{k} {metrics[k]:.4f}" for k in ("AP", "AP50", "AP75")) +
               f"  ({metrics['images_evaluated']}/{metrics['images_gt']} images, {metrics['images_missed']} missed, "
               f"{metrics['rows_error']} error rows)", file=sys.stderr)

@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..uri import basename
 from .charts import precision_recall_png
-from .coco import EvalResult
+from .coco import EvalResult, evaluate
+from .predictions import read_predictions, read_run_facts
 
-__all__ = ["write_evaluation"]
+__all__ = ["write_evaluation", "evaluate_to"]
 
 
 def write_evaluation(result: EvalResult, metrics: dict[str, Any], output: str, title: str) -> list[str]:
@@ -26,3 +28,13 @@ def write_evaluation(result: EvalResult, metrics: dict[str, Any], output: str, t
     with fsspec.open(written[2], "wb") as f:
         f.write(precision_recall_png(result, title))
     return written
+
+
+def evaluate_to(output: str, predictions: str, gt: dict[str, Any], annotations: str, match: str = "basename",
+                categories: str = "id") -> dict[str, Any]:
+    """What jobs/evaluate.py does: the job output `predictions` evaluated against `gt` (read from
+    `annotations`), with the runs' weights and label set, written under `output`; returns the metrics."""
+    result = evaluate(gt, read_predictions(predictions), match, categories)
+    metrics = {**result.metrics(), **read_run_facts(predictions)}
+    write_evaluation(result, metrics, output, f"{predictions} vs {basename(annotations)}")
+    return metrics
