@@ -173,11 +173,11 @@ def benchmark_pipeline(
         "batch_size": batch_size,
         "actors": actors,
         "images": count,
-        "images_ok": summary["images_ok"],
-        "pipeline_images_per_second": summary["images_per_second"],
-        "pipeline_wall_seconds": summary["wall_seconds"],
+        "images_ok": summary.images_ok,
+        "pipeline_images_per_second": summary.images_per_second,
+        "pipeline_wall_seconds": summary.wall_seconds,
         "predict_images_per_second": round(predict_ips, 3),
-        "ratio": round(summary["images_per_second"] / predict_ips, 3),
+        "ratio": round(summary.images_per_second / predict_ips, 3),
         "torch": torch.__version__,
     }
 

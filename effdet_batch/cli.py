@@ -5,9 +5,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .errors import EffdetBatchError
+
+if TYPE_CHECKING:
+    from .pipeline.summary import RunSummary
 
 __all__ = ["positive_int", "positive_float", "run_cli", "add_run_arguments", "run_settings", "report_run"]
 
@@ -91,11 +94,11 @@ def run_settings(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in names}
 
 
-def report_run(weights: str | None, run: Callable[[], dict[str, Any]], text: Callable[[dict[str, Any]], str]) -> int:
+def report_run(weights: str | None, run: Callable[[], RunSummary], text: Callable[[RunSummary], str]) -> int:
     """Run a labelling job and report it: its summary for people on stderr, then, as the last
     stdout line, the summary as one JSON line for programs. A run with random weights says loudly,
     before and after, that its labels mean nothing."""
-    from .pipeline.run import summary_json
+    from .pipeline.summary import summary_json
 
     if weights == "random":
         print(RANDOM_WARNING, file=sys.stderr, flush=True)

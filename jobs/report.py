@@ -6,8 +6,11 @@
 Reads run manifests of jobs/infer.py (files, or every _manifest-*.json under a job's output),
 metrics.json of jobs/evaluate.py (files or folders) and JSON lines of jobs/benchmark.py. Writes
 report.md, report.html, report.json, accuracy_vs_cost.png and throughput.png under --output.
-Throughput comes from the runs when a model has any, else from its benchmark `predict` record.
+Throughput comes from the runs' steady state (first finished batch to the last) when a model has
+one, else from its benchmark `predict` record; start-up is shown apart, a fixed cost per run.
 Prices are yours: one device-hour is a GPU-hour, or a CPU node-hour for measurements on CPU.
+--images-per-night adds a capacity plan for the chosen model: devices, hours, cost, CPU cores for
+decoding and the object-store request rate, with the arithmetic.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without install
 
-from effdet_batch.cli import positive_float, run_cli  # noqa: E402
+from effdet_batch.cli import positive_float, positive_int, run_cli  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -33,6 +36,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="name the most accurate model costing at most this per million images")
     p.add_argument("--min-images-per-second", type=positive_float, default=None,
                    help="name the most accurate model at least this fast (images/s per device)")
+    p.add_argument("--images-per-night", type=positive_int, default=None,
+                   help="plan the chosen model's capacity for this many images a night")
+    p.add_argument("--night-hours", type=positive_float, default=8.0,
+                   help="--images-per-night: hours the night's run may take (default 8)")
     args = p.parse_args(argv)
     if not (args.runs or args.metrics or args.benchmarks):
         p.error("give at least one of --runs, --metrics, --benchmarks")
@@ -47,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
             Criteria, build_report, display_name, load_benchmarks, load_metrics, load_runs, write_report,
         )
 
-        criteria = Criteria(args.gpu_hour_price, args.budget_per_million, args.min_images_per_second)
+        criteria = Criteria(args.gpu_hour_price, args.budget_per_million, args.min_images_per_second,
+                            args.images_per_night, args.night_hours)
         report = build_report(load_runs(args.runs), load_metrics(args.metrics), load_benchmarks(args.benchmarks),
                               criteria)
         for uri in write_report(report, args.output):
@@ -55,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = display_name(report.selected) if report.selected else "none"
         front = ", ".join(display_name(m) for m in report.table.loc[report.table["pareto"], "model"])
         print(f"Pareto front: {front or 'none'}; selected: {chosen}", file=sys.stderr)
+        if report.plan:
+            print("\n".join(["capacity plan:", *report.plan.lines]), file=sys.stderr)
         return 0
 
     return run_cli(run)

@@ -25,7 +25,7 @@ def test_detector_run_and_plotting_change_no_environment_and_no_backend(tmp_path
         fig, ax = new_figure()
         ax.plot([0, 1], [1, 0])
         assert png_bytes(fig).startswith(b"\x89PNG")
-        assert summary["dry_run"] and dict(os.environ) == before
+        assert summary.dry_run and dict(os.environ) == before
         assert matplotlib.get_backend() == "svg"
     finally:
         matplotlib.use(previous_backend)

@@ -1,10 +1,13 @@
-"""What the detector actors resolved (device name, precision), reported by the actors themselves:
-the driver may have no GPU, so only they know what they run on."""
+"""What the detector actors report, by themselves: what they resolved (device name, precision: the
+driver may have no GPU, so only they know what they run on), and when each batch finished, kept
+in one small actor so that the driver reads the run's batch figures, not every batch."""
 from __future__ import annotations
 
 from typing import Any
 
 import ray
+
+from .batch_times import Batch, BatchFigures, batch_figures
 
 __all__ = ["ActorReports"]
 
@@ -13,12 +16,19 @@ __all__ = ["ActorReports"]
 class _Collector:
     def __init__(self) -> None:
         self.reports: list[dict[str, Any]] = []
+        self.batches: list[Batch] = []
 
     def add(self, report: dict[str, Any]) -> None:
         self.reports.append(report)
 
+    def add_batch(self, batch: Batch) -> None:
+        self.batches.append(batch)
+
     def collected(self) -> list[dict[str, Any]]:
         return self.reports
+
+    def figures(self, started_at: float) -> BatchFigures:
+        return batch_figures(self.batches, started_at)
 
 
 class ActorReports:
@@ -31,5 +41,13 @@ class ActorReports:
     def __call__(self, report: dict[str, Any]) -> None:
         ray.get(self._collector.add.remote(report))
 
+    def batch_finished(self, batch: Batch) -> None:
+        # Waited for: the batch is on the record before its rows go on to be written.
+        ray.get(self._collector.add_batch.remote(batch))
+
     def collected(self) -> list[dict[str, Any]]:
         return ray.get(self._collector.collected.remote())
+
+    def figures(self, started_at: float) -> BatchFigures:
+        """The run's batch figures (`batch_times.batch_figures`), for a run started at `started_at`."""
+        return ray.get(self._collector.figures.remote(started_at))

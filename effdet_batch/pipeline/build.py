@@ -46,7 +46,8 @@ def build_dataset(
     cfg: PipelineConfig, shards: list[Shard], device: str, labels: LabelSet, reports: ActorReports | None = None
 ) -> ray.data.Dataset:
     """The lazy dataset of output rows for `shards`; `device` is `cuda` or `cpu` for the actors,
-    `labels` the run's label set (resolved on the driver); the actors tell `reports` what they run on."""
+    `labels` the run's label set (resolved on the driver); the actors tell `reports` what they run on
+    and when each batch finished."""
     spec = get_spec(cfg.model)
     options = ReadOptions(cfg.image_column, cfg.id_column, rows_per_block=cfg.batch_size)
     work = ray.data.read_datasource(ShardDatasource(shards, options), num_cpus=IO_CPUS)
@@ -77,6 +78,7 @@ def build_dataset(
             "threads": threads,
             "labels": labels,
             "report": reports,
+            "on_batch": reports.batch_finished if reports is not None else None,
         },
         batch_size=cfg.batch_size,
         batch_format="numpy",
@@ -88,11 +90,12 @@ def build_dataset(
 
 def run_pipeline(
     cfg: PipelineConfig, shards: list[Shard], device: str, labels: LabelSet
-) -> tuple[str, list[dict[str, str]]]:
+) -> tuple[str, ActorReports]:
     """Run the job into `cfg.output` (checkpointed, so a rerun resumes); returns Ray Data's stats and
-    what each detector actor reported (device name, precision)."""
+    what the detector actors reported (device name, precision, their batches), to read while the
+    session lasts."""
     _enable_checkpointing(cfg.output)
     reports = ActorReports()
     dataset = build_dataset(cfg, shards, device, labels, reports)
     dataset.write_parquet(cfg.output, min_rows_per_file=cfg.rows_per_file, ray_remote_args={"num_cpus": IO_CPUS})
-    return dataset.stats(), reports.collected()
+    return dataset.stats(), reports

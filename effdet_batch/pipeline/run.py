@@ -21,9 +21,10 @@ from .config import PipelineConfig
 from .decode import DECODE_MODES
 from .labels import run_labels
 from .sources import resolve_inputs
+from .summary import RunSummary
 
 __all__ = ["run_inference", "storage_environment", "check_writable", "manifest_uri", "earlier_decode_modes",
-           "storage_env", "summary_text", "summary_json"]
+           "storage_env"]
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def storage_environment(s3_endpoint: str | None) -> Iterator[dict[str, str]]:
                 os.environ[key] = value
 
 
-def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool = False) -> RunSummary:
     """Run (or, with `dry_run`, only validate) the job; returns the run summary (also the manifest).
 
     Rerunning with the same output resumes: images that already have a row are skipped.
@@ -152,8 +153,8 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
         return _run(cfg, env, address, dry_run)
 
 
-def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run: bool) -> dict[str, Any]:
-    started, start = _now(), time.perf_counter()
+def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run: bool) -> RunSummary:
+    started, start, started_at = _now(), time.perf_counter(), time.time()
     shards = resolve_inputs(cfg.inputs, cfg.format, exclude=(cfg.output,))
     labels, weights_state = run_labels(cfg.model, cfg.weights, cfg.labels, cfg.label_order)
     check_writable(cfg.output)
@@ -177,7 +178,7 @@ def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run:
         files = summary["shards"]["files"] if set(summary["shards"]) == {"files"} else None
         if files is not None and cfg.limit is not None:
             files = min(files, cfg.limit)
-        return {**summary, "images_total": files, "dry_run": True}
+        return RunSummary.from_json({**summary, "images_total": files, "dry_run": True})
 
     import fsspec
 
@@ -190,7 +191,8 @@ def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run:
         device = cfg.device if cfg.device != "auto" else ("cuda" if gpus else "cpu")
         stats, reports = run_pipeline(cfg, shards, device, labels)
         wall = time.perf_counter() - start
-        described = _described(reports)
+        described = _described(reports.collected())
+        batches = reports.figures(started_at)  # steady-state speed, start-up, decode cost per image
         device_count = gpus if device.startswith("cuda") else cluster_nodes()  # what the cost report prices
     except Exception as exc:
         log.error("run %s stopped", cfg.run_id, exc_info=exc)  # the whole trace, for a bug report
@@ -211,38 +213,15 @@ def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run:
         device=device,
         device_count=device_count,
         **described,
+        **asdict(batches),
         config={k: v for k, v in asdict(cfg).items() if k not in ("weights", "inputs", "output", "s3_endpoint",
                                                                        "labels")},
         failures=[{"image_id": i, "error": e} for i, e in failures[:100]],
         ray_data_stats=stats,
         versions=_versions(),
     )
+    result = RunSummary.from_json(summary)
     with fsspec.open(manifest_uri(cfg.output, cfg.run_id), "w") as f:
-        json.dump(summary, f, indent=1)
-    return summary
+        json.dump(result.to_json(), f, indent=1)
+    return result
 
-
-def summary_text(summary: dict[str, Any], failures_shown: int = 5) -> str:
-    """The run summary on one screen, for people (the JSON line is for programs)."""
-    if summary.get("dry_run"):
-        return (f"dry run {summary['run_id']}: {summary['model']}, shards {summary['shards']}, "
-                f"output {summary['output']} writable; nothing was run")
-    lines = [
-        f"run {summary['run_id']}: EfficientDet-{summary['model']} ({summary['weights']} weights)",
-        f"  images   {summary['images_total']} this run: {summary['images_ok']} ok, "
-        f"{summary['images_failed']} failed; {summary['images_in_output']} in the output in all",
-        f"  speed    {summary['images_per_second']} images/s over {summary['wall_seconds']} s",
-        f"  device   {summary['device']} x{summary['device_count']} ({summary['device_name']}), "
-        f"{summary['precision']}, batch {summary['batch_size']}",
-        f"  output   {summary['output']}  (manifest _manifest-{summary['run_id']}.json)",
-    ]
-    for failure in summary["failures"][:failures_shown]:
-        lines.append(f"  failed   {failure['image_id']}: {failure['error']}")
-    if summary["images_failed"] > failures_shown:
-        lines.append(f"  ... {summary['images_failed'] - failures_shown} more failures: see the `error` column")
-    return "\n".join(lines)
-
-
-def summary_json(summary: dict[str, Any]) -> str:
-    """The summary as the one JSON line a job prints last (Ray Data's stats stay in the manifest)."""
-    return json.dumps({k: v for k, v in summary.items() if k != "ray_data_stats"})

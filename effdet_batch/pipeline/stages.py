@@ -1,6 +1,7 @@
 """Pipeline stages as plain callables over batches (dict of numpy arrays); no Ray in here.
 
-    read_and_prepare:  work rows (readers.WORK_SCHEMA)   -> + {canvas, scale, width, height}
+    read_and_prepare:  work rows (readers.WORK_SCHEMA)   -> + {canvas, scale, width, height,
+                                                              decode_cpu_seconds, image_bytes}
     DetectStage:       prepared batch                     -> output rows (OUTPUT_SCHEMA)
 
 Failures never drop a row: an image that cannot be read or decoded carries its `error` through to
@@ -9,6 +10,8 @@ the output.
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +24,7 @@ from ..model import Detector, letterbox
 from ..model.cpu import keep_freed_memory
 from ..model.detector import device_name
 from ..model.labels import LabelSet
+from .batch_times import Batch
 from .decode import DECODE_MODES, DEFAULT_MAX_PIXELS, DecodeError, decode
 from .readers import read_many
 from .schema import detection_rows, error_rows
@@ -39,8 +43,9 @@ def read_and_prepare(
     `decode_mode` "fast" decodes JPEGs of at least twice `image_size` reduced (`decode.decode`),
     "exact" everything at full size. Returns the rows without `bytes`, plus `canvas` uint8
     [B, R, R, 3], `scale` float32 [B] (canvas pixels per full-size pixel), `width`/`height` int32
-    [B] (full-size displayed size) and `error` ("" when fine); failed rows get a blank canvas and
-    keep their error.
+    [B] (full-size displayed size), `error` ("" when fine), and what each image cost:
+    `decode_cpu_seconds` float64 [B] (decode + letterbox, CPU time of this thread) and `image_bytes`
+    int64 [B] (encoded); failed rows get a blank canvas and keep their error.
     """
     if decode_mode not in DECODE_MODES:
         raise ValueError(f"decode_mode must be one of {DECODE_MODES}, got {decode_mode!r}")
@@ -50,6 +55,8 @@ def read_and_prepare(
     canvases = np.zeros((count, image_size, image_size, 3), np.uint8)
     scales = np.ones(count, np.float32)
     sizes = np.zeros((count, 2), np.int32)
+    cpu_seconds = np.zeros(count, np.float64)
+    nbytes = np.zeros(count, np.int64)
     errors = np.array([e or "" for e in batch["error"]], dtype=object)
     todo = np.flatnonzero(errors == "")
     # Image files come without their bytes (read after the resume filter): fetch them all at once.
@@ -57,9 +64,11 @@ def read_and_prepare(
     fetched = dict(zip(unread, read_many([str(batch["source_uri"][i]) for i in unread])))
     for i in todo:
         data = fetched.get(i, batch["bytes"][i])
+        began = time.thread_time()
         try:
             if isinstance(data, Exception):
                 raise data
+            nbytes[i] = len(data)
             image = decode(data, image_size if decode_mode == "fast" else None, max_pixels)
             canvases[i], scale = letterbox(image.pixels, image_size, fill)
             # A DCT-scaled pixel is exactly `factor` full-size pixels on a side (libjpeg pads the
@@ -70,13 +79,18 @@ def read_and_prepare(
             errors[i] = str(exc)
         except (OSError, ValueError) as exc:  # unreadable object: permissions, vanished, network, size
             errors[i] = f"cannot read {batch['source_uri'][i]}: {first_line(exc)}"
+        cpu_seconds[i] = time.thread_time() - began
     out = {k: v for k, v in batch.items() if k != "bytes"}
-    out.update(canvas=canvases, scale=scales, width=sizes[:, 0], height=sizes[:, 1], error=errors)
+    out.update(canvas=canvases, scale=scales, width=sizes[:, 0], height=sizes[:, 1], error=errors,
+               decode_cpu_seconds=cpu_seconds, image_bytes=nbytes)
     return out
 
 
 class DetectStage:
-    """Runs a `Detector` on prepared batches; the model is loaded once per instance (actor)."""
+    """Runs a `Detector` on prepared batches; the model is loaded once per instance (actor).
+
+    `report` is told once what the actor runs on; `on_batch` each finished batch (`Batch`: when,
+    how many images, their decode cost), for the run's steady-state speed (`batch_times`)."""
 
     def __init__(
         self,
@@ -90,6 +104,7 @@ class DetectStage:
         threads: int | None = None,
         labels: LabelSet | None = None,
         report: Callable[[dict[str, str]], None] | None = None,
+        on_batch: Callable[[Batch], None] | None = None,
     ) -> None:
         if threads:  # this process's torch threads: a CPU actor's share of its node's cores
             torch.set_num_threads(threads)
@@ -103,6 +118,8 @@ class DetectStage:
         self.sha256 = self.detector.weights.sha256 if self.detector.weights else ""
         self.run_id = run_id
         self.min_score = min_score
+        self.on_batch = on_batch
+        self.actor = uuid.uuid4().hex  # a restarted actor is a new one, with a start-up of its own
 
     def __call__(self, batch: dict[str, Any]) -> pa.Table:
         errors = np.asarray(batch["error"], dtype=object)
@@ -119,4 +136,7 @@ class DetectStage:
         if len(bad):
             tables.append(error_rows(batch["image_id"][bad], batch["source_uri"][bad], errors[bad].tolist(),
                                      self.model, self.sha256, self.run_id))
+        if self.on_batch is not None:
+            self.on_batch(Batch(self.actor, time.time(), len(errors), float(np.sum(batch["decode_cpu_seconds"])),
+                                int(np.sum(batch["image_bytes"]))))
         return pa.concat_tables(tables)

@@ -5,6 +5,7 @@ partition, whose checkpoint keeps the rows already committed."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import date as Date
 from datetime import datetime, timezone
 from typing import Any
@@ -16,6 +17,7 @@ from ..errors import ConfigError
 from ..pipeline import PipelineConfig, run_inference
 from ..pipeline.config import new_run_id
 from ..pipeline.run import check_writable, storage_environment
+from ..pipeline.summary import RunSummary
 from ..uri import check_scheme, redact
 from .churn import churn_by_class
 from .state import (STATE_DIR, changed_objects, clear_pending, list_lake, load_pending, load_state, save_pending,
@@ -47,7 +49,7 @@ def _churn(output: str, partition_run: str, relabelled: list[str], min_score: fl
 
 
 def relabel(settings: dict[str, Any], lake: str, output: str, *, day: Date | None = None,
-            churn_min_score: float = 0.5, address: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+            churn_min_score: float = 0.5, address: str | None = None, dry_run: bool = False) -> RunSummary:
     """Label the lake's new and changed images; returns the inference run's summary, with a
     `relabel` entry (counts, partition, churn). `settings` are `PipelineConfig` arguments."""
     if not 0 <= churn_min_score <= 1:
@@ -60,7 +62,7 @@ def relabel(settings: dict[str, Any], lake: str, output: str, *, day: Date | Non
 
 
 def _relabel(settings: dict[str, Any], lake: str, output: str, day: Date | None, churn_min_score: float,
-             address: str | None, dry_run: bool) -> dict[str, Any]:
+             address: str | None, dry_run: bool) -> RunSummary:
     started = time.perf_counter()
     check_writable(output)
     current, previous = list_lake(lake, exclude=(output,)), load_state(output)
@@ -78,9 +80,9 @@ def _relabel(settings: dict[str, Any], lake: str, output: str, day: Date | None,
             "images_changed": len(changed), "resumed": bool(pending), "state": f"{redact(output)}/{STATE_DIR}"}
     todo = new + changed
     if dry_run or not todo:
-        summary = {"run_id": run_id, "model": settings["model"], "output": redact(output), "images_total": 0,
-                   "images_ok": 0, "images_failed": 0, "wall_seconds": round(time.perf_counter() - started, 3),
-                   **({"dry_run": True} if dry_run else {}), "relabel": {**info, "images_to_label": len(todo)}}
+        summary = RunSummary(run_id=run_id, model=settings["model"], output=redact(output), images_total=0,
+                             images_ok=0, images_failed=0, wall_seconds=round(time.perf_counter() - started, 3),
+                             dry_run=dry_run, relabel={**info, "images_to_label": len(todo)})
         if not dry_run:
             save_state(output, current)  # nothing to label: the listing is the new state
             if pending:
@@ -100,16 +102,16 @@ def _relabel(settings: dict[str, Any], lake: str, output: str, day: Date | None,
     save_state(output, current)  # only now: a run that died before leaves the old state
     clear_pending(output)
     totals = {k: int(churn[k].sum()) for k in ("added", "removed", "changed", "kept")}
-    return {**summary, "relabel": {**info, "images_to_label": len(todo), "churn": redact(churn_uri),
-                                   "churn_totals": totals}}
+    return replace(summary, relabel={**info, "images_to_label": len(todo), "churn": redact(churn_uri),
+                                     "churn_totals": totals})
 
 
-def relabel_text(summary: dict[str, Any]) -> str:
+def relabel_text(summary: RunSummary) -> str:
     """The run in a few lines, for people."""
-    r = summary["relabel"]
-    done = (f"dry run: {r['images_to_label']} to label, nothing was run" if summary.get("dry_run")
-            else f"{summary['images_total']} labelled into {r['partition']}")
-    text = (f"relabel {summary['run_id']}: {r['images_in_lake']} images in {r['lake']}, {r['images_new']} new, "
+    r = summary.relabel
+    done = (f"dry run: {r['images_to_label']} to label, nothing was run" if summary.dry_run
+            else f"{summary.images_total} labelled into {r['partition']}")
+    text = (f"relabel {summary.run_id}: {r['images_in_lake']} images in {r['lake']}, {r['images_new']} new, "
             f"{r['images_changed']} changed{' (resumed)' if r['resumed'] else ''}; {done}")
     if "churn_totals" in r:
         t = r["churn_totals"]

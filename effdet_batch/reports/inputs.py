@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import InputError, first_line
 from ..listing import list_files
+from ..pipeline.summary import RunSummary
 from ..uri import check_scheme, redact
 
 __all__ = ["load_runs", "load_metrics", "load_benchmarks"]
@@ -49,11 +50,18 @@ def _require(record: dict[str, Any], keys: tuple[str, ...], what: str) -> dict[s
     return record
 
 
-def load_runs(uris: list[str]) -> list[dict[str, Any]]:
-    """Run manifests (`_manifest-<run>.json`, or every one under a job's output prefix)."""
-    keys = ("model", "images_total", "images_per_second", "device", "device_count", "device_name", "precision")
-    return [_require(_json_object(u, _read_text(u)), keys, "a run manifest of jobs/infer.py")
-            for uri in uris for u in _expand(uri, "_manifest-*.json")]
+def load_runs(uris: list[str]) -> list[RunSummary]:
+    """Run manifests (`_manifest-<run>.json`, or every one under a job's output prefix), of this
+    version or an older one."""
+    keys = ("run_id", "model", "images_total", "images_per_second", "device", "device_count", "device_name",
+            "precision")
+    runs = []
+    for uri in uris:
+        for u in _expand(uri, "_manifest-*.json"):
+            record = _require(_json_object(u, _read_text(u)), keys, "a run manifest of jobs/infer.py")
+            del record["_source"]
+            runs.append(RunSummary.from_json(record))
+    return runs
 
 
 def load_metrics(uris: list[str]) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import json
 import math
+from dataclasses import asdict
 from typing import Any
 
 from ..plotting import png_bytes
@@ -25,7 +26,7 @@ def _fmt(value: Any, spec: str, suffix: str = "") -> str:
 def display_table(report: Report) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted cells, shared by the Markdown and the HTML."""
     unit = report.unit
-    headers = ["model", "AP", "AP50", "published COCO AP (%)", f"images/s per {unit}",
+    headers = ["model", "AP", "AP50", "published COCO AP (%)", f"images/s per {unit}", "start-up s / run",
                f"{unit}-hours / 1M images", "cost / 1M images", "batch latency p50 / p95 ms", "batch size",
                "peak memory", "params", "MACs", "measured on", "Pareto"]
     cells = []
@@ -39,6 +40,7 @@ def display_table(report: Report) -> tuple[list[str], list[list[str]]]:
             _fmt(row["AP50"], ".4f"),
             _fmt(row["published_coco_ap"], ".1f"),
             _fmt(row["images_per_second"], ".2f"),
+            _fmt(row["startup_seconds"], ".1f"),
             _fmt(row["device_hours_per_million"], ".3f"),
             _fmt(row["cost_per_million"], ".2f"),
             latency,
@@ -77,8 +79,15 @@ def markdown(report: Report) -> str:
              "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     lines.append("")
+    if report.plan:
+        lines += [_plan_title(report), "", *(f"- {line}" for line in report.plan.lines), ""]
     lines += [f"![{title}]({name})" for name, title in CHARTS.items()]
     return "\n".join(lines) + "\n"
+
+
+def _plan_title(report: Report) -> str:
+    return (f"## Capacity plan: {report.plan.images_per_night:,} images per night "
+            f"within {report.plan.night_hours:g} hours")
 
 
 def _bold(text: str) -> str:
@@ -92,6 +101,9 @@ def html_page(report: Report) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{_bold(html.escape(c))}</td>" for c in row) + "</tr>\n" for row in cells)
     items = "".join(f"<li>{_bold(html.escape(s))}</li>" for s in _summary(report))
+    plan = (f"<h2>{html.escape(_plan_title(report)[3:])}</h2><ul>"
+            + "".join(f"<li>{html.escape(line)}</li>" for line in report.plan.lines) + "</ul>\n"
+            if report.plan else "")
     charts = "".join(f'<figure><img src="{n}" alt="{html.escape(t)}"><figcaption>{html.escape(t)}</figcaption>'
                      "</figure>" for n, t in CHARTS.items())
     return f"""<!DOCTYPE html>
@@ -108,7 +120,7 @@ figure{{display:inline-block;margin:1em}}</style></head>
 <tbody>
 {body}</tbody>
 </table>
-{charts}
+{plan}{charts}
 </body>
 </html>
 """
@@ -117,7 +129,8 @@ figure{{display:inline-block;margin:1em}}</style></head>
 def as_json(report: Report) -> dict[str, Any]:
     table = report.table.astype(object).where(report.table.notna(), None)
     return {"device": report.device, "criteria": vars(report.criteria), "selected": report.selected,
-            "notes": report.notes, "models": table.to_dict("records")}
+            "notes": report.notes, "models": table.to_dict("records"),
+            "capacity_plan": asdict(report.plan) if report.plan else None}
 
 
 def write_report(report: Report, output: str) -> list[str]:

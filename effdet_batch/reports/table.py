@@ -4,7 +4,11 @@ accuracy against cost; and the most accurate one under a budget or a speed floor
 
 A candidate is a variant with its weights and label set: the official D0 and a D0 fine-tuned on
 12 classes are two rows. Throughput and cost depend on the variant only, so a benchmark record
-(of the model alone) serves every candidate of its variant."""
+(of the model alone) serves every candidate of its variant.
+
+Costs are priced from the steady state: the runs' images/s from their first finished batch to the
+last, start-up shown apart as a fixed cost per run; where no run is long enough to have a steady
+state, from the model-alone benchmark; the table says which (`throughput_from`)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -16,7 +20,9 @@ import pandas as pd
 from ..errors import ConfigError
 from ..model import DETECTORS, get_spec, model_info
 from ..model.labels import coco_labels
+from ..pipeline.summary import RunSummary
 from ..uri import basename
+from .capacity import CapacityPlan, plan_capacity
 
 __all__ = ["Criteria", "Report", "Candidate", "build_report", "display_name", "pareto_front", "most_accurate"]
 
@@ -27,14 +33,18 @@ MILLION = 1_000_000
 @dataclass(frozen=True)
 class Criteria:
     """What the user prices and requires. The price is of one device-hour: a GPU-hour, or a CPU
-    node-hour when the measurements are on CPU."""
+    node-hour when the measurements are on CPU. With `images_per_night`, the report plans the
+    chosen model's capacity for that many images within `night_hours`."""
 
     gpu_hour_price: float | None = None
     budget_per_million: float | None = None
     min_images_per_second: float | None = None  # per device
+    images_per_night: int | None = None
+    night_hours: float = 8.0
 
     def __post_init__(self) -> None:
-        for name in ("gpu_hour_price", "budget_per_million", "min_images_per_second"):
+        for name in ("gpu_hour_price", "budget_per_million", "min_images_per_second", "images_per_night",
+                     "night_hours"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
@@ -49,14 +59,16 @@ class Report:
     criteria: Criteria
     selected: str | None  # the most accurate model meeting the criteria (None: none asked, or none meets them)
     notes: list[str] = field(default_factory=list)
+    plan: CapacityPlan | None = None  # for `criteria.images_per_night`
 
     @property
     def unit(self) -> str:
         return "GPU" if self.device == "cuda" else "CPU node"
 
 
-def _device_type(record: dict[str, Any]) -> str:
-    return str(record["device"]).split(":", 1)[0]
+def _device_type(record: dict[str, Any] | RunSummary) -> str:
+    device = record.device if isinstance(record, RunSummary) else record["device"]
+    return str(device).split(":", 1)[0]
 
 
 @dataclass(frozen=True, order=True)
@@ -69,12 +81,16 @@ class Candidate:
     labels_sha256: str
 
     @classmethod
-    def of(cls, record: dict[str, Any]) -> Candidate:
-        """The candidate of a run manifest or metrics record; records from before weights and
+    def of(cls, record: dict[str, Any] | RunSummary) -> Candidate:
+        """The candidate of a run summary or metrics record; records from before weights and
         label sets were recorded are of the official weights and COCO's labels."""
-        labels = record.get("labels")
-        sha = labels.get("sha256") if isinstance(labels, dict) else record.get("labels_sha256")
-        return cls(get_spec(record["model"]).name, record.get("weights") or "official", sha or coco_labels().sha256)
+        if isinstance(record, RunSummary):
+            model, weights, labels = record.model, record.weights, record.labels
+            sha = labels.get("sha256") if labels else None
+        else:
+            model, weights, labels = record["model"], record.get("weights"), record.get("labels")
+            sha = labels.get("sha256") if isinstance(labels, dict) else record.get("labels_sha256")
+        return cls(get_spec(model).name, weights or "official", sha or coco_labels().sha256)
 
     @property
     def published(self) -> bool:
@@ -114,11 +130,42 @@ def _per_candidate(records: list[dict[str, Any]], what: str) -> dict[Candidate, 
     return out
 
 
-def _run_throughput(runs: list[dict[str, Any]]) -> float:
-    """Images per device-second over runs: all their images over all their device-seconds."""
-    images = sum(r["images_total"] for r in runs)
-    device_seconds = sum(r["images_total"] / r["images_per_second"] * r["device_count"] for r in runs)
+def _steady_throughput(runs: list[RunSummary]) -> float | None:
+    """Images per device-second in steady state over the runs that have one: their steady images
+    over their steady device-seconds; None when none has one."""
+    steady = [r for r in runs if r.steady_images_per_second]
+    if not steady:
+        return None
+    return sum(r.steady_images for r in steady) / sum(r.steady_seconds * r.device_count for r in steady)
+
+
+def _run_throughput(runs: list[RunSummary]) -> float:
+    """Images per device-second over whole runs, start-up included (manifests from before the
+    steady state was recorded): all their images over all their device-seconds."""
+    images = sum(r.images_total for r in runs)
+    device_seconds = sum(r.images_total / r.images_per_second * r.device_count for r in runs)
     return images / device_seconds
+
+
+def _per_image(runs: list[RunSummary], name: str) -> float | None:
+    """The runs' per-image figure `name`, weighted by their images (runs without it left out)."""
+    known = [r for r in runs if getattr(r, name) is not None and r.images_total]
+    if not known:
+        return None
+    return sum(getattr(r, name) * r.images_total for r in known) / sum(r.images_total for r in known)
+
+
+def _throughput(runs: list[RunSummary], bench: dict[str, Any]) -> tuple[float | None, str | None]:
+    """Images/s per device and where it is from: the runs' steady state, else the model-alone
+    benchmark (runs too short for a steady state), else the whole runs (older manifests)."""
+    steady = _steady_throughput(runs)
+    if steady is not None:
+        return steady, f"steady state of {sum(1 for r in runs if r.steady_images_per_second)} run(s)"
+    if bench:
+        return bench.get("images_per_second"), "benchmark"
+    if runs:
+        return _run_throughput(runs), f"{len(runs)} whole run(s), start-up included"
+    return None, None
 
 
 def pareto_front(ap: pd.Series, cost: pd.Series) -> pd.Series:
@@ -148,18 +195,21 @@ def most_accurate(table: pd.DataFrame, criteria: Criteria) -> str | None:
     return str(best["model"].iloc[0])
 
 
-def build_report(runs: list[dict[str, Any]], metrics: list[dict[str, Any]], benchmarks: list[dict[str, Any]],
+def build_report(runs: list[RunSummary], metrics: list[dict[str, Any]], benchmarks: list[dict[str, Any]],
                  criteria: Criteria) -> Report:
-    """Join what was measured per model. Throughput comes from the run manifests when a model has
-    any (the whole job, per device), else from its last `predict` benchmark record (the model
-    alone: no reading, decoding or writing); latency and memory from that benchmark record."""
+    """Join what was measured per candidate: `runs` (run summaries, `load_runs`), `metrics`
+    (`load_metrics`) and `benchmarks` (`load_benchmarks`). Throughput comes from the runs' steady
+    state when a model has one (the whole job, per device), else from its last `predict`
+    benchmark record (the model alone: no reading, decoding or writing); latency and memory from
+    that benchmark record; start-up, decode cost and image size from the runs. With
+    `criteria.images_per_night`, `Report.plan` is the chosen model's capacity plan."""
     notes = []
     accuracy = _per_candidate(metrics, "metrics")
-    measured = [r for r in runs if not r.get("dry_run") and r["images_total"] and r["images_per_second"]]
+    measured = [r for r in runs if not r.dry_run and r.images_total and r.images_per_second]
     if len(measured) < len(runs):
         notes.append(f"{len(runs) - len(measured)} run manifest(s) with no images labelled "
                      "(dry runs, or reruns with nothing left) are not counted.")
-    runs_by_candidate: dict[Candidate, list[dict[str, Any]]] = defaultdict(list)
+    runs_by_candidate: dict[Candidate, list[RunSummary]] = defaultdict(list)
     for run in measured:
         runs_by_candidate[Candidate.of(run)].append(run)
     bench: dict[str, dict[str, Any]] = {}
@@ -178,14 +228,16 @@ def build_report(runs: list[dict[str, Any]], metrics: list[dict[str, Any]], benc
     # A benchmarked variant with no run or evaluation stands for its published model.
     candidates |= {Candidate.of({"model": m}) for m in bench if m not in measured_variants}
     order = list(DETECTORS)
-    rows, smoke = [], []
+    rows, smoke, short = [], [], []
     for key in sorted(candidates, key=lambda c: (order.index(c.model), not c.published, c)):
         acc, record, model_runs = accuracy.get(key, {}), bench.get(key.model, {}), runs_by_candidate.get(key, [])
         # Size and cost of the head the runs used (a fine-tuned head has fewer classes).
-        classes = next((r["labels"]["num_classes"] for r in model_runs if isinstance(r.get("labels"), dict)), 90)
+        classes = next((r.labels["num_classes"] for r in model_runs if r.labels), 90)
         info = model_info(key.model, classes)
-        source = model_runs[-1] if model_runs else record
-        ips = _run_throughput(model_runs) if model_runs else record.get("images_per_second")
+        source = model_runs[-1].to_json() if model_runs else record
+        ips, ips_from = _throughput(model_runs, record)
+        if model_runs and ips_from == "benchmark":
+            short.append(display_name(key.name))
         hours = MILLION / ips / SECONDS_PER_HOUR if ips else None
         if key.weights == "random" or (not model_runs and not acc and record.get("weights") == "random"):
             smoke.append(display_name(key.name))
@@ -198,9 +250,12 @@ def build_report(runs: list[dict[str, Any]], metrics: list[dict[str, Any]], benc
             "AP50": acc.get("AP50"),
             "published_coco_ap": info["published_coco_ap"] if key.published else None,
             "images_per_second": ips,
-            "throughput_from": f"{len(model_runs)} run(s)" if model_runs else ("benchmark" if record else None),
+            "throughput_from": ips_from,
+            "startup_seconds": _mean([r.time_to_first_batch_seconds for r in model_runs]),
             "device_hours_per_million": hours,
             "cost_per_million": hours * criteria.gpu_hour_price if hours and criteria.gpu_hour_price else None,
+            "decode_cpu_seconds_per_image": _per_image(model_runs, "decode_cpu_seconds_per_image"),
+            "mean_image_bytes": _per_image(model_runs, "mean_image_bytes"),
             "batch_latency_ms_p50": record.get("batch_latency_ms_p50"),
             "batch_latency_ms_p95": record.get("batch_latency_ms_p95"),
             "batch_size": record.get("batch_size"),
@@ -214,13 +269,53 @@ def build_report(runs: list[dict[str, Any]], metrics: list[dict[str, Any]], benc
         raise ConfigError("nothing to report: the inputs hold no metrics, no run that labelled images "
                           "and no predict benchmark record")
     table = pd.DataFrame(rows).astype({c: "float64" for c in (
-        "AP", "AP50", "images_per_second", "device_hours_per_million", "cost_per_million",
-        "batch_latency_ms_p50", "batch_latency_ms_p95", "peak_memory_bytes")})
+        "AP", "AP50", "images_per_second", "startup_seconds", "device_hours_per_million", "cost_per_million",
+        "decode_cpu_seconds_per_image", "mean_image_bytes", "batch_latency_ms_p50", "batch_latency_ms_p95",
+        "peak_memory_bytes")})
     table["pareto"] = pareto_front(table["AP"], table["device_hours_per_million"])
     if smoke:
         notes.append(f"Measured with random weights (smoke runs): {', '.join(smoke)}. "
                      "Their AP says nothing about the models.")
-    if any(table["throughput_from"] == "benchmark"):
-        notes.append("Throughput from a benchmark is the model's alone (no reading, decoding or writing); "
-                     "from runs it is the whole job's.")
-    return Report(table, devices[0] if devices else "cuda", criteria, most_accurate(table, criteria), notes)
+    sources = set(table["throughput_from"].dropna())
+    if any(s.startswith("steady") for s in sources):
+        notes.append("Throughput from runs is the whole job's in steady state, from the first finished batch "
+                     "to the last; start-up (to the first batch) is a fixed cost per run, shown apart.")
+    if "benchmark" in sources:
+        notes.append("Throughput from a benchmark is the model's alone (no reading, decoding or writing)"
+                     + (f"; used for {', '.join(short)}, whose runs are too short for a steady state." if short
+                        else "."))
+    if any(s.endswith("start-up included") for s in sources):
+        notes.append("Throughput from whole runs includes their start-up (on a short run, mostly start-up): "
+                     "used where no run has a steady state (too short, or from before it was recorded) and "
+                     "there is no benchmark of the model.")
+    device = devices[0] if devices else "cuda"
+    selected = most_accurate(table, criteria)
+    plan = _plan(table, selected, device, criteria, notes) if criteria.images_per_night else None
+    return Report(table, device, criteria, selected, notes, plan)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _plan(table: pd.DataFrame, selected: str | None, device: str, criteria: Criteria,
+          notes: list[str]) -> CapacityPlan | None:
+    """The capacity plan of the selected model, else of the most accurate one with a throughput."""
+    timed = table[table["images_per_second"].notna()]
+    if timed.empty:
+        notes.append("No capacity plan: no model has a measured throughput.")
+        return None
+    if selected is None:
+        selected = str(timed.sort_values("AP", ascending=False, na_position="last")["model"].iloc[0])
+        notes.append(f"No model was selected (no budget or speed floor met or given): the capacity plan is for "
+                     f"the most accurate one measured, {display_name(selected)}.")
+    row = table[table["model"] == selected].iloc[0]
+
+    def known(name: str) -> float | None:
+        return None if pd.isna(row[name]) else float(row[name])
+
+    return plan_capacity(display_name(selected), "GPU" if device == "cuda" else "CPU node",
+                         criteria.images_per_night, criteria.night_hours, float(row["images_per_second"]),
+                         known("startup_seconds"), known("decode_cpu_seconds_per_image"), known("mean_image_bytes"),
+                         criteria.gpu_hour_price)

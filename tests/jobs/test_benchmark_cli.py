@@ -74,9 +74,9 @@ def test_pipeline_benchmark_runs_the_job_and_predict_on_the_same_images(ray_loca
         return sorted(hashlib.sha256(i.tobytes() + str(i.shape).encode()).hexdigest() for i in images)
 
     assert record["benchmark"] == "pipeline" and record["actors"] == 2
-    assert record["images"] == record["images_ok"] == summary["images_ok"] == len(inputs) == 12
+    assert record["images"] == record["images_ok"] == summary.images_ok == len(inputs) == 12
     assert digests(predicted) == digests(inputs) and all(len(images) == 4 for images, _ in timed)
-    assert record["pipeline_images_per_second"] == summary["images_per_second"] > 0
+    assert record["pipeline_images_per_second"] == summary.images_per_second > 0
     predict_ips = len(predicted) / sum(seconds for _, seconds in timed)
     assert record["predict_images_per_second"] == pytest.approx(predict_ips, rel=0.05)
-    assert record["ratio"] == pytest.approx(summary["images_per_second"] / predict_ips, rel=0.05)
+    assert record["ratio"] == pytest.approx(summary.images_per_second / predict_ips, rel=0.05)

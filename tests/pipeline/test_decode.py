@@ -201,7 +201,7 @@ def test_a_rerun_with_the_other_decode_mode_says_so(indoor85, tmp_path, caplog):
     (out / "_manifest-r0.json").write_text(json.dumps({"run_id": "r0"}))  # from before the mode was recorded
     cfg = PipelineConfig(model="d0", inputs=(str(indoor85 / "images"),), output=str(out), weights="random")
     with caplog.at_level("WARNING"):
-        assert run_inference(cfg, dry_run=True)["decode"] == "fast"
+        assert run_inference(cfg, dry_run=True).decode == "fast"
     (warning,) = [r.getMessage() for r in caplog.records if "--decode" in r.getMessage()]
     assert ("holds rows of 2 earlier run(s) decoded with --decode exact (latest r1); "
             "this run decodes with --decode fast") in warning

@@ -53,7 +53,7 @@ def test_reads_overlap_and_a_vanished_object_is_one_error_row(slow_s3, indoor85,
     requests_before = slow_s3.requests
     summary = run.run_inference(cfg)
 
-    assert (summary["images_total"], summary["images_failed"]) == (COUNT, 1)
+    assert (summary.images_total, summary.images_failed) == (COUNT, 1)
     rows = {r["image_id"]: r for r in pds.dataset("slowlabels/d0", filesystem=fs, format="parquet").to_table()
             .to_pylist()}
     assert set(rows) == {f"s3://{key}" for key in photos}

@@ -1,4 +1,6 @@
 """Pipeline stages on plain dicts of numpy arrays, without Ray."""
+import time
+
 import numpy as np
 import pyarrow as pa
 
@@ -21,8 +23,17 @@ def test_prepare_then_detect_gives_one_row_per_image_with_errors_explained(parit
     assert prepared["canvas"].shape == (4, 512, 512, 3) and "bytes" not in prepared
     assert prepared["error"][0] == "" and "empty file" in prepared["error"][1]
     assert "not an image" in prepared["error"][2] and prepared["error"][3]
-    stage = DetectStage("d0", str(parity["checkpoint"]), "cpu", "fp32", run_id="r1")
+    # What each image cost to prepare: its encoded bytes, and the CPU time spent on it.
+    assert prepared["image_bytes"].tolist() == [len(jpeg), 0, len(b"<html>404</html>"), 200]
+    assert prepared["decode_cpu_seconds"][0] > 0 and (prepared["decode_cpu_seconds"] >= 0).all()
+    batches = []
+    stage = DetectStage("d0", str(parity["checkpoint"]), "cpu", "fp32", run_id="r1", on_batch=batches.append)
+    before = time.time()
     table = stage(prepared)
+    (batch,) = batches  # told once, after the batch, with every image of it
+    assert before <= batch.finished_at <= time.time() and batch.actor == stage.actor and batch.images == 4
+    assert batch.decode_cpu_seconds == prepared["decode_cpu_seconds"].sum()
+    assert batch.image_bytes == prepared["image_bytes"].sum()
     assert isinstance(table, pa.Table) and table.schema.equals(OUTPUT_SCHEMA)
     rows = {r["image_id"]: r for r in table.to_pylist()}
     assert set(rows) == {"a.jpg", "empty.jpg", "junk.jpg", "half.jpg"}

@@ -1,13 +1,17 @@
 """infer -> evaluate -> benchmark -> report on CPU with a real local Ray: the report's numbers are
-the manifests', the metrics' and the benchmark's, and its files render."""
+the manifests', the metrics' and the benchmark's, costs follow the steady-state speed, the
+manifests read back through the typed summary unchanged, and the files render."""
 import json
 import shutil
+from dataclasses import fields
 from html.parser import HTMLParser
 
 import pytest
 from PIL import Image
 
 from effdet_batch.model import model_info
+from effdet_batch.pipeline import RunSummary
+from effdet_batch.reports import load_runs
 from jobs import benchmark as benchmark_cli
 from jobs import evaluate as evaluate_cli
 from jobs import infer as infer_cli
@@ -42,10 +46,11 @@ class _Page(HTMLParser):
 
 @pytest.fixture(scope="module")
 def measured(ray_local, indoor85, tmp_path_factory):
-    """Two models run on four photos, evaluated against their ground truth, and benchmarked."""
+    """Two models run on eight photos (four batches: a steady state of three after the first),
+    evaluated against their ground truth."""
     root = tmp_path_factory.mktemp("e2e")
     instances = json.loads((indoor85 / "instances.json").read_text())
-    images = instances["images"][:4]
+    images = instances["images"][:8]
     ids = {i["id"] for i in images}
     (root / "photos").mkdir()
     for image in images:
@@ -61,6 +66,22 @@ def measured(ray_local, indoor85, tmp_path_factory):
     return root
 
 
+def test_the_manifest_reads_back_through_the_typed_summary_unchanged(measured):
+    for model in MODELS:
+        uri = measured / model / f"_manifest-run-{model}.json"
+        manifest = json.loads(uri.read_text())
+        assert set(manifest) == {f.name for f in fields(RunSummary)} - {"extra"}  # the job writes every field
+        summary = RunSummary.from_json(manifest)
+        assert summary.extra == {} and summary.to_json() == manifest and load_runs([str(uri)]) == [summary]
+        # The batch figures of 8 images in batches of 2, one actor: the steady state is batches 2 to 4.
+        assert (summary.images_total, summary.batches, summary.steady_images) == (8, 4, 6)
+        assert 0 < summary.time_to_first_batch_seconds < summary.wall_seconds
+        assert 0 < summary.steady_seconds < summary.wall_seconds - summary.time_to_first_batch_seconds
+        assert summary.steady_images_per_second == pytest.approx(6 / summary.steady_seconds, rel=1e-2)
+        assert summary.steady_images_per_second > summary.images_per_second  # start-up is left out
+        assert summary.decode_cpu_seconds_per_image > 0 and summary.mean_image_bytes > 10_000
+
+
 def test_report_numbers_are_the_measured_ones(measured, capsys):
     root = measured
     capsys.readouterr()
@@ -70,7 +91,8 @@ def test_report_numbers_are_the_measured_ones(measured, capsys):
     price = 0.4
     assert report_cli.main(["--runs", *(str(root / m) for m in MODELS), "--metrics", str(root),
                             "--benchmarks", str(root / "bench.jsonl"), "--gpu-hour-price", str(price),
-                            "--min-images-per-second", "0.001", "--output", str(root / "report")]) == 0
+                            "--min-images-per-second", "0.001", "--images-per-night", "100000",
+                            "--output", str(root / "report")]) == 0
 
     out = root / "report"
     report = json.loads((out / "report.json").read_text())
@@ -83,10 +105,12 @@ def test_report_numbers_are_the_measured_ones(measured, capsys):
         manifest = json.loads((root / model / f"_manifest-run-{model}.json").read_text())
         metrics = json.loads((root / f"eval-{model}" / "metrics.json").read_text())
         row = rows[model]
-        assert metrics["model"] == model and manifest["images_total"] == 4
+        assert metrics["model"] == model and manifest["images_total"] == 8
         assert (row["AP"], row["AP50"]) == (metrics["AP"], metrics["AP50"])
-        ips = manifest["images_per_second"] / manifest["device_count"]
+        ips = manifest["steady_images"] / manifest["steady_seconds"] / manifest["device_count"]
         assert row["images_per_second"] == pytest.approx(ips, rel=1e-12)
+        assert row["throughput_from"] == "steady state of 1 run(s)"
+        assert row["startup_seconds"] == manifest["time_to_first_batch_seconds"]
         assert row["device_hours_per_million"] == pytest.approx(1e6 / ips / 3600, rel=1e-12)
         assert row["cost_per_million"] == pytest.approx(1e6 / ips / 3600 * price, rel=1e-12)
         for key in ("batch_latency_ms_p50", "batch_latency_ms_p95", "peak_memory_bytes", "batch_size"):
@@ -94,11 +118,21 @@ def test_report_numbers_are_the_measured_ones(measured, capsys):
         assert (row["params"], row["macs"]) == (model_info(model)["params"], model_info(model)["macs"])
         assert (row["device_name"], row["precision"]) == (manifest["device_name"], manifest["precision"])
         assert f"| {metrics['AP']:.4f} | {metrics['AP50']:.4f} | " in markdown
-        assert f" | {ips:.2f} | {1e6 / ips / 3600:.3f} | {1e6 / ips / 3600 * price:.2f} | " in markdown
+        startup = manifest["time_to_first_batch_seconds"]
+        assert f" | {ips:.2f} | {startup:.1f} | {1e6 / ips / 3600:.3f} | {1e6 / ips / 3600 * price:.2f} | " in markdown
+    # D0 is 2.5x smaller than D1 in MACs: cheaper per million in steady state, whatever the start-ups.
+    assert rows["d0"]["cost_per_million"] < rows["d1"]["cost_per_million"]
     # Every model meets the speed floor: the most accurate (the cheaper on a tie) is named.
     best = max(rows.values(), key=lambda r: (r["AP"], -r["cost_per_million"]))
     assert report["selected"] == best["model"]
     assert f"**{best['model'].upper()}**" in markdown
+    # The capacity plan is the selected model's, from its measured speed, start-up and decode cost.
+    plan = report["capacity_plan"]
+    assert (plan["model"], plan["unit"], plan["images_per_night"]) == (best["model"].upper(), "CPU node", 100_000)
+    assert (plan["images_per_second"], plan["startup_seconds"]) == (best["images_per_second"], best["startup_seconds"])
+    assert plan["decode_cores_per_device"] == pytest.approx(
+        best["decode_cpu_seconds_per_image"] * best["images_per_second"], rel=1e-12)
+    assert "## Capacity plan: 100,000 images per night within 8 hours" in markdown
     assert "random weights" in markdown
 
     page = _Page()

@@ -7,6 +7,7 @@ import pytest
 
 from effdet_batch.errors import ConfigError
 from effdet_batch.model import model_info
+from effdet_batch.pipeline import RunSummary
 from effdet_batch.reports import Criteria, build_report
 from effdet_batch.reports.charts import accuracy_cost_figure, throughput_figure
 from effdet_batch.reports.render import markdown
@@ -14,9 +15,10 @@ from jobs import report as report_cli
 
 
 def _run(model, images, ips, devices=1, device="cuda", **extra):
-    return {"model": model, "images_total": images, "images_per_second": ips, "device": device,
-            "device_count": devices, "device_name": "NVIDIA H100", "precision": "bf16", "weights": "official",
-            "_source": f"{model}-run.json", **extra}
+    """A run summary of `images` at `ips` images/s (whole run) on `devices`; steady-state fields in `extra`."""
+    return RunSummary(**{"run_id": f"{model}-run", "model": model, "images_total": images, "images_per_second": ips,
+                         "device": device, "device_count": devices, "device_name": "NVIDIA H100", "precision": "bf16",
+                         "weights": "official", **extra})
 
 
 def _metrics(model, ap):
@@ -61,7 +63,7 @@ def test_throughput_over_several_runs_is_images_per_device_second():
             _run("d0", 0, 0.0), _run("d0", None, None, dry_run=True)]
     report = build_report(runs, [], [], Criteria())
     assert report.table["images_per_second"].item() == pytest.approx(400 / 6, rel=1e-12)
-    assert report.table["throughput_from"].item() == "2 run(s)"
+    assert report.table["throughput_from"].item() == "2 whole run(s), start-up included"
     assert any("2 run manifest(s) with no images" in n for n in report.notes)
     assert report.table["cost_per_million"].isna().all() and report.unit == "GPU"
 
@@ -148,7 +150,7 @@ def test_cli_misuse_is_one_line(tmp_path, capsys):
 def test_inputs_with_nothing_to_report_are_one_line(tmp_path, capsys):
     # A dry run's manifest and a forward-pass record: inputs that parse, but no row to show.
     manifest = tmp_path / "_manifest-dry.json"
-    manifest.write_text(json.dumps(_run("d0", 0, None, dry_run=True)))
+    manifest.write_text(json.dumps(_run("d0", 0, None, dry_run=True).to_json()))
     bench = tmp_path / "bench.jsonl"
     bench.write_text(json.dumps({"benchmark": "forward", "model": "d0", "images_per_second": 9.0, "device": "cpu"}))
     assert report_cli.main(["--runs", str(manifest), "--benchmarks", str(bench), "--output", str(tmp_path / "r")]) == 2
@@ -156,3 +158,36 @@ def test_inputs_with_nothing_to_report_are_one_line(tmp_path, capsys):
         "error: nothing to report: the inputs hold no metrics, no run that labelled images and no predict "
         "benchmark record")
     assert not (tmp_path / "r").exists()
+
+
+def test_cost_follows_the_steady_state_whatever_the_start_up():
+    # The issue's case: over whole 4-image runs D1 looks faster than D0 (start-up dominates), but
+    # from the first finished batch on D0 is 2.5x faster. D2's run is too short for a steady state:
+    # it is priced from its benchmark; D3 has only a whole run (an older manifest) and no benchmark.
+    runs = [_run("d0", 4, 0.72, time_to_first_batch_seconds=5.0, steady_images=2, steady_seconds=0.2,
+                 steady_images_per_second=10.0),
+            _run("d1", 4, 1.22, time_to_first_batch_seconds=2.5, steady_images=2, steady_seconds=0.5,
+                 steady_images_per_second=4.0),
+            _run("d2", 2, 0.5, time_to_first_batch_seconds=3.0, steady_images=0, steady_seconds=0.0),
+            _run("d3", 4, 0.4)]
+    bench = [{"benchmark": "predict", "model": "d2", "images_per_second": 3.0, "device": "cuda", "_source": "b"}]
+    report = build_report(runs, [_metrics(m, ap) for m, (ap, _) in MODELS.items()], bench,
+                          Criteria(gpu_hour_price=3.6))
+    t = report.table.set_index("model")
+    assert t.loc["d0", "images_per_second"] == pytest.approx(10.0) and t.loc["d1", "images_per_second"] == 4.0
+    assert t.loc["d0", "cost_per_million"] < t.loc["d1", "cost_per_million"]
+    assert (t.loc["d0", "cost_per_million"], t.loc["d1", "cost_per_million"]) == (pytest.approx(100.0), pytest.approx(250.0))
+    assert list(t["throughput_from"]) == ["steady state of 1 run(s)", "steady state of 1 run(s)", "benchmark",
+                                          "1 whole run(s), start-up included"]
+    assert (t.loc["d2", "images_per_second"], t.loc["d3", "images_per_second"]) == (3.0, pytest.approx(0.4))
+    assert list(t["startup_seconds"].iloc[:3]) == [5.0, 2.5, 3.0] and pd.isna(t.loc["d3", "startup_seconds"])
+    assert any("used for D2, whose runs are too short for a steady state" in n for n in report.notes)
+    assert any(n.startswith("Throughput from whole runs includes their start-up") for n in report.notes)
+    assert "| D0 | 0.3000 | 0.5000 | 34.3 | 10.00 | 5.0 | 27.778 | 100.00 |" in markdown(report)
+
+    # Several runs: steady images over steady device-seconds (2 GPUs on the second).
+    two = build_report([runs[0], _run("d0", 40, 3.0, devices=2, time_to_first_batch_seconds=7.0, steady_images=36,
+                                      steady_seconds=2.0, steady_images_per_second=18.0)], [], [], Criteria())
+    row = two.table.iloc[0]
+    assert row["images_per_second"] == pytest.approx(38 / (0.2 + 4.0)) and row["startup_seconds"] == 6.0
+    assert row["throughput_from"] == "steady state of 2 run(s)"
