@@ -89,3 +89,12 @@ def ray_local():
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium driven by Playwright, for this module (tests/browser.py)."""
+    from tests.browser import chromium
+
+    with chromium() as context:
+        yield context

@@ -1,5 +1,5 @@
-"""The layers' imports, read from the source: the pipeline does not reach up into the CLIs, the
-benchmark, the reports or relabel, and the model knows nothing of the pipeline."""
+"""The layers' imports, read from the source: the pipeline and the views do not reach up into the
+CLIs, the benchmark, the reports or relabel, and the model knows nothing of the pipeline."""
 import ast
 from pathlib import Path
 
@@ -10,6 +10,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "effdet_batch"
 FORBIDDEN = {
     "pipeline": {"effdet_batch.benchmark", "effdet_batch.cli", "effdet_batch.reports", "effdet_batch.relabel",
                  "effdet_batch.evaluation", "effdet_batch.export"},
+    # Pages are drawn from the job's rows and sources; the evaluation, relabel and reports use them.
+    "views": {"effdet_batch.benchmark", "effdet_batch.cli", "effdet_batch.reports", "effdet_batch.relabel",
+              "effdet_batch.evaluation", "effdet_batch.export"},
     "model": {"effdet_batch.pipeline", "effdet_batch.benchmark", "effdet_batch.cli", "effdet_batch.reports",
               "effdet_batch.relabel", "effdet_batch.evaluation", "effdet_batch.export"},
 }
