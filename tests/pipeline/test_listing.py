@@ -40,8 +40,8 @@ def test_inputs_and_the_lake_leave_the_output_out(tmp_path):
     shards = resolve_inputs([str(lake)], exclude=(str(lake / "labels"),))
     assert [s.uri for s in shards] == [str(lake / n) for n in ["labelsets/w.jpg", "sub/y.png", "x.jpg"]]
     listed = list_lake(str(lake), exclude=(str(lake / "labels"),))
-    assert sorted(listed) == [str(lake / n) for n in ["labelsets/w.jpg", "sub/y.png", "x.jpg"]]
-    assert all(size == 1 for size, _ in listed.values())
+    assert listed["uri"].to_pylist() == [str(lake / n) for n in ["labelsets/w.jpg", "sub/y.png", "x.jpg"]]
+    assert listed["size"].to_pylist() == [1, 1, 1]
 
 
 def test_a_rerun_with_the_output_inside_the_input_labels_only_new_images(ray_local, indoor85, tmp_path):
