@@ -84,13 +84,20 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="fast (default): JPEGs of 2x the input size or more decoded reduced by DCT scaling; "
                         "exact: every image at full size")
     p.add_argument("--address", default=None, help="Ray address (default: running cluster, else local)")
+    p.add_argument("--wait", action="store_true",
+                   help="when another run is writing to the output, wait for it instead of stopping (exit 1)")
+    # lease.DEFAULT_EXPIRY_S (a test holds them equal); imported, the pipeline package would bring torch to --help.
+    p.add_argument("--lease-expiry", type=positive_float, default=60.0, metavar="SECONDS",
+                   help="a crashed run's hold on the output lapses this long after its last heartbeat, when "
+                        "not on this host (default: %(default)g)")
     p.add_argument("--dry-run", action="store_true", help="validate arguments, inputs and output only")
 
 
 def run_settings(args: argparse.Namespace) -> dict:
     """`PipelineConfig` keyword arguments of the flags `add_run_arguments` added."""
     names = ("model", "weights", "batch_size", "precision", "device", "num_gpus_per_actor", "actors",
-             "min_score", "max_detections", "rows_per_file", "s3_endpoint", "decode", "labels", "label_order")
+             "min_score", "max_detections", "rows_per_file", "s3_endpoint", "decode", "labels", "label_order",
+             "wait", "lease_expiry")
     return {name: getattr(args, name) for name in names}
 
 

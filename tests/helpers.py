@@ -98,17 +98,23 @@ def photo_folder(indoor85: Path, folder: Path, count: int) -> Path:
 
 
 @contextlib.contextmanager
-def job_process(command: list[str], env: dict[str, str], capture: bool = False) -> Iterator[subprocess.Popen]:
+def job_process(command: list[str], env: dict[str, str], capture: bool = False,
+                log: Path | None = None) -> Iterator[subprocess.Popen]:
     """A job in a process group of its own; whatever still runs of it (the driver and the local
-    Ray it started) is SIGKILLed when the block ends."""
-    stream = subprocess.PIPE if capture else subprocess.DEVNULL
-    job = subprocess.Popen(command, env=env, stdout=stream, stderr=stream, text=True, start_new_session=True)
+    Ray it started) is SIGKILLed when the block ends. Its output is piped with `capture`, else
+    written to `log` (both streams; a long run never blocks on a full pipe), else dropped."""
+    file = open(log, "w") if log else None
+    stream = file or (subprocess.PIPE if capture else subprocess.DEVNULL)
+    job = subprocess.Popen(command, env=env, stdout=stream, stderr=subprocess.STDOUT if file else stream, text=True,
+                           start_new_session=True)
     try:
         yield job
     finally:
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGKILL)
             job.wait()
+        if file:
+            file.close()
 
 
 def wait_while_running(job: subprocess.Popen, done: Callable[[], bool], timeout: float = 240) -> None:

@@ -10,6 +10,7 @@ from ..errors import ConfigError
 from ..model.config import get_spec
 from ..uri import check_scheme, has_credentials, is_remote, redact
 from .decode import DECODE_MODES
+from .lease import DEFAULT_EXPIRY_S
 from .sources import FORMATS
 
 __all__ = ["PipelineConfig", "new_run_id"]
@@ -32,7 +33,9 @@ class PipelineConfig:
     `readers`); `rows_per_file` is the least number of rows per output Parquet file (and the unit
     of resume); `s3_endpoint` overrides AWS_ENDPOINT_URL for this job and its workers; `labels`
     is a label file and `label_order` forces how it maps (`model.labels`); `decode` is
-    one of `decode.DECODE_MODES` (fast: large JPEGs decoded reduced, exact: all at full size)."""
+    one of `decode.DECODE_MODES` (fast: large JPEGs decoded reduced, exact: all at full size); `wait`
+    makes a run wait for another run's live lease on the output instead of stopping, and
+    `lease_expiry` is how long this run's lease lasts unrenewed (`lease.OutputLease`)."""
 
     model: str
     inputs: tuple[str, ...]
@@ -54,6 +57,8 @@ class PipelineConfig:
     labels: str | None = None
     label_order: str | None = None
     decode: str = "fast"
+    wait: bool = False
+    lease_expiry: float = DEFAULT_EXPIRY_S
     run_id: str = field(default_factory=new_run_id)
 
     def __post_init__(self) -> None:
@@ -93,5 +98,7 @@ class PipelineConfig:
             raise ConfigError(f"--rows-per-file must be at least 1, got {self.rows_per_file}")
         if self.decode not in DECODE_MODES:
             raise ConfigError(f"unknown --decode {self.decode!r}: expected one of {', '.join(DECODE_MODES)}")
+        if not self.lease_expiry > 0:
+            raise ConfigError(f"--lease-expiry must be a positive number of seconds, got {self.lease_expiry}")
         if self.s3_endpoint and not self.s3_endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"--s3-endpoint must be an http(s):// URL, got {self.s3_endpoint!r}")

@@ -312,12 +312,26 @@ class OutputLease:
             except Exception as exc:  # storage down: the next heartbeat tries again, the lease lasts meanwhile
                 log.warning("could not renew the lease on output %s: %s", redact(self.output), first_line(exc))
                 continue
+            if version is None and self._still_mine():
+                continue  # the write went through but its answer was lost: the retry then found its own ETag
             if version is None:
                 self.lost_to = self._holder()
                 log.error("run %s lost its lease on output %s to %s: another run is writing there too",
                           self.run_id, redact(self.output), self.lost_to)
                 return
             self._version = version
+
+    def _still_mine(self) -> bool:
+        """True, with our version updated, when the lease holds this run's own latest renewal."""
+        try:
+            found = self._store.read()
+            held = found and Lease.from_bytes(found[0])
+        except Exception:  # unreadable or unreachable: not known to be ours
+            return False
+        if not held or (held.run_id, held.host, held.pid) != (self.run_id, socket.gethostname(), os.getpid()):
+            return False
+        self._version = found[1]
+        return True
 
     def _holder(self) -> str:
         """Who holds the lease now, in words."""

@@ -20,6 +20,7 @@ from ..uri import is_remote, redact
 from .config import PipelineConfig
 from .decode import DECODE_MODES
 from .labels import run_labels
+from .lease import OutputLease
 from .sources import resolve_inputs
 from .summary import RunSummary
 
@@ -149,11 +150,12 @@ def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool
 
     Rerunning with the same output resumes: images that already have a row are skipped.
     """
-    with storage_environment(cfg.s3_endpoint) as env:
-        return _run(cfg, env, address, dry_run)
+    with storage_environment(cfg.s3_endpoint) as env, contextlib.ExitStack() as held:
+        return _run(cfg, env, address, dry_run, held)
 
 
-def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run: bool) -> RunSummary:
+def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run: bool,
+         held: contextlib.ExitStack) -> RunSummary:
     started, start, started_at = _now(), time.perf_counter(), time.time()
     shards = resolve_inputs(cfg.inputs, cfg.format, exclude=(cfg.output,))
     labels, weights_state = run_labels(cfg.model, cfg.weights, cfg.labels, cfg.label_order)
@@ -179,6 +181,8 @@ def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run:
         if files is not None and cfg.limit is not None:
             files = min(files, cfg.limit)
         return RunSummary.from_json({**summary, "images_total": files, "dry_run": True})
+    # The only writer of the output from here on, until run_inference returns (or a second run is refused).
+    held.enter_context(OutputLease(cfg.output, cfg.run_id, expiry_s=cfg.lease_expiry, wait=cfg.wait))
 
     import fsspec
 

@@ -4,6 +4,7 @@ new state. A run that dies leaves the state as it was, and the next run finishes
 partition, whose checkpoint keeps the rows already committed."""
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from datetime import date as Date
@@ -16,6 +17,7 @@ from ..datasets import open_dataset
 from ..errors import ConfigError
 from ..pipeline import PipelineConfig, run_inference
 from ..pipeline.config import new_run_id
+from ..pipeline.lease import DEFAULT_EXPIRY_S, OutputLease
 from ..pipeline.run import check_writable, storage_environment
 from ..pipeline.summary import RunSummary
 from ..uri import check_scheme, redact
@@ -57,19 +59,22 @@ def relabel(settings: dict[str, Any], lake: str, output: str, *, day: Date | Non
     for what, uri in (("lake", lake), ("output", output)):
         check_scheme(uri, what)
     # The listing reads the lake before Ray starts.
-    with storage_environment(settings.get("s3_endpoint")):
-        return _relabel(settings, lake, output, day, churn_min_score, address, dry_run)
+    with storage_environment(settings.get("s3_endpoint")), contextlib.ExitStack() as held:
+        return _relabel(settings, lake, output, day, churn_min_score, address, dry_run, held)
 
 
 def _relabel(settings: dict[str, Any], lake: str, output: str, day: Date | None, churn_min_score: float,
-             address: str | None, dry_run: bool) -> RunSummary:
+             address: str | None, dry_run: bool, held: contextlib.ExitStack) -> RunSummary:
     started = time.perf_counter()
     check_writable(output)
+    run_id = new_run_id()  # sorts by start time: the churn compares with earlier partitions
+    if not dry_run:  # one run at a time reads and writes the state, until relabel returns
+        held.enter_context(OutputLease(output, run_id, expiry_s=settings.get("lease_expiry", DEFAULT_EXPIRY_S),
+                                       wait=settings.get("wait", False)))
     current, previous = list_lake(lake, exclude=(output,)), load_state(output)
     new, changed = changed_objects(current, previous)
     pending = load_pending(output)
     day = day or datetime.now(timezone.utc).date()
-    run_id = new_run_id()  # sorts by start time: the churn compares with earlier partitions
     # An unfinished run is finished in its own partition, whose checkpoint skips what it committed.
     where = pending or {"date": day.isoformat(), "run": run_id}
     partition_run, partition = where["run"], f"date={where['date']}/run={where['run']}"

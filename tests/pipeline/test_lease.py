@@ -14,7 +14,7 @@ import fsspec
 import pytest
 
 from effdet_batch.errors import OutputError, RunError
-from effdet_batch.pipeline.lease import LEASE_NAME, Lease, OutputLease
+from effdet_batch.pipeline.lease import DEFAULT_EXPIRY_S, LEASE_NAME, Lease, OutputLease
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -139,3 +139,19 @@ def test_of_runs_starting_together_exactly_one_wins(output, held):
         t.join(timeout=30)
     (winner,) = [run for run, result in results.items() if result == "won"]
     assert len(results) == len(runs) and _read(output)["run_id"] == winner
+
+
+def test_the_job_flags_reach_the_run_config():
+    from effdet_batch.cli import run_settings
+    from effdet_batch.pipeline import PipelineConfig
+    from jobs import infer
+
+    def config(*flags: str) -> PipelineConfig:
+        return PipelineConfig(inputs=("in",), output="out", **run_settings(infer.parse_args(
+            ["--model", "d0", "--input", "in", "--output", "out", *flags])))
+
+    assert (config().wait, config().lease_expiry) == (False, DEFAULT_EXPIRY_S)
+    assert (config("--wait", "--lease-expiry", "5").wait, config("--lease-expiry", "5").lease_expiry) == (True, 5)
+    with pytest.raises(SystemExit) as refused:
+        config("--lease-expiry", "0")
+    assert refused.value.code == 2
