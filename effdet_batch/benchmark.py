@@ -12,18 +12,20 @@ import os
 import platform
 import resource
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .model import Detector, model_info
-from .model.detector import device_name
+from .errors import ConfigError, first_line
+from .model import Detector, letterbox, model_info
+from .model.detector import PRECISIONS, device_name
 from .pipeline.sources import is_image_name
 
-__all__ = ["benchmark_model", "benchmark_pipeline", "benchmark_decode", "phone_photo_jpeg", "load_images"]
+__all__ = ["benchmark_model", "benchmark_pipeline", "benchmark_decode", "phone_photo_jpeg", "phone_photo_jpegs",
+           "load_images", "machine", "time_calls", "KINDS"]
 
 def load_images(folder: Path | None, count: int, seed: int = 0) -> list[np.ndarray]:
     """`count` RGB images cycled from `folder`, or seeded 640x480 noise when there is none."""
@@ -41,6 +43,12 @@ def load_images(folder: Path | None, count: int, seed: int = 0) -> list[np.ndarr
     return [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(count)]
 
 
+def machine() -> dict[str, Any]:
+    """What a benchmark ran on, for its record: the CPU's model and cores, platform, Python, torch."""
+    return {"cpu": device_name(torch.device("cpu")).rsplit(" x", 1)[0], "cores": os.cpu_count(),
+            "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__}
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -53,7 +61,9 @@ def _peak_memory(device: torch.device) -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-def _time(fn, device: torch.device, warmup: int, iterations: int) -> list[float]:
+def time_calls(fn: Callable[[], object], device: torch.device, warmup: int, iterations: int) -> list[float]:
+    """Seconds of each of `iterations` calls of `fn` after `warmup` untimed ones, the device
+    synchronised after each (GPU work is asynchronous)."""
     for _ in range(warmup):
         fn()
     _sync(device)
@@ -89,6 +99,9 @@ def _record(kind: str, detector: Detector, batch_size: int, times: Sequence[floa
     }
 
 
+KINDS = ("forward", "predict", "detect")
+
+
 def benchmark_model(
     name: str,
     *,
@@ -100,23 +113,70 @@ def benchmark_model(
     weights: str | None = "random",
     compile: bool = False,
     images: Sequence[np.ndarray] | None = None,
+    kinds: Sequence[str] = ("forward", "predict"),
+    reference: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Yield a `forward` record (network only, on prepared input) then a `predict` record
-    (letterbox + upload + forward + postprocess) for one model."""
+    """Yield one record per kind, in `KINDS` order: `forward` (network only, on prepared input),
+    `predict` (letterbox + upload + forward + postprocess), `detect` (`Detector.detect` on
+    letterboxed uint8 canvases: upload + forward + postprocess). With `reference`, then a
+    `reference_forward` record: effdet's own eager network (`effdet.create_model(
+    "tf_efficientdet_<name>")`, random weights) under autocast at the same precision, on the same
+    input as `forward`; `skipped` with the reason where effdet does not import."""
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown or not kinds:
+        raise ConfigError(f"unknown benchmark kinds {unknown or list(kinds)}: expected some of {', '.join(KINDS)}")
     detector = Detector(name, checkpoint=weights, device=device, precision=precision, compile=compile)
     batch = list(images) if images is not None else load_images(None, batch_size)
     batch = (batch * (batch_size // len(batch) + 1))[:batch_size]
     x, _, _ = detector.preprocess(batch)
-    if detector.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(detector.device)
-    yield _record(
-        "forward", detector, batch_size,
-        _time(lambda: detector.forward(x), detector.device, warmup, iterations),
-    )
-    yield _record(
-        "predict", detector, batch_size,
-        _time(lambda: detector.predict(batch), detector.device, warmup, iterations),
-    )
+    boxed = [letterbox(image, detector.image_size, detector.fill) for image in batch]
+    canvases = np.stack([canvas for canvas, _ in boxed])
+    scales = [scale for _, scale in boxed]
+    sizes = [(image.shape[1], image.shape[0]) for image in batch]
+    calls = {"forward": lambda: detector.forward(x), "predict": lambda: detector.predict(batch),
+             "detect": lambda: detector.detect(canvases, scales, sizes)}
+    rates = {}
+    for kind in (k for k in KINDS if k in kinds):
+        _reset_peak_memory(detector.device)
+        record = _record(kind, detector, batch_size, time_calls(calls[kind], detector.device, warmup, iterations))
+        rates[kind] = record["images_per_second"]
+        yield {**record, "compiled": compile}
+    if reference:
+        record = _reference_record(detector, x, batch_size, warmup, iterations)
+        if "detect" in rates and "images_per_second" in record:  # the speed goal: detect >= 2x this
+            record["detect_over_reference"] = round(rates["detect"] / record["images_per_second"], 3)
+        yield record
+
+
+def _reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _reference_record(detector: Detector, x: torch.Tensor, batch_size: int, warmup: int,
+                      iterations: int) -> dict[str, Any]:
+    """effdet's eager forward pass, timed as `forward` is (its AMP is autocast: the same dtype)."""
+    kind = {"benchmark": "reference_forward", "model": detector.spec.name, "device": detector.device.type,
+            "precision": detector.precision, "batch_size": batch_size}
+    try:
+        import effdet
+    except ImportError as exc:  # an optional comparison: say why it is missing, measure the rest
+        return {**kind, "skipped": f"effdet does not import ({first_line(exc)}); pip install effdet==0.4.1"}
+    # pretrained_backbone=False: random weights throughout, no download (speed does not depend on them).
+    model = effdet.create_model(f"tf_efficientdet_{detector.spec.name}", pretrained=False,
+                                pretrained_backbone=False).eval().to(detector.device)
+    x = x.contiguous()  # effdet's loader hands its network NCHW batches
+
+    @torch.inference_mode()
+    def forward() -> object:
+        with torch.autocast(detector.device.type, dtype=PRECISIONS[detector.precision],
+                            enabled=detector.precision != "fp32"):
+            return model(x)
+
+    _reset_peak_memory(detector.device)
+    record = _record("reference_forward", detector, batch_size, time_calls(forward, detector.device, warmup,
+                                                                           iterations))
+    return {**record, "weights": "effdet random init", "compiled": False, "effdet": effdet.__version__}
 
 
 def benchmark_pipeline(
@@ -230,22 +290,28 @@ def _prepare_all(jpegs: Sequence[bytes], size: int, mode: str) -> tuple[float, l
     return time.perf_counter() - start, canvases
 
 
-def benchmark_decode(folder: Path, *, sizes: Sequence[int] = (512, 1024, 1536), rounds: int = 5) -> dict[str, Any]:
-    """Decode + letterbox images/s of 12 MP JPEGs (each photo in `folder` made phone-sized by
-    `phone_photo_jpeg`), `--decode fast` against `exact`, on one core, in a process whose freed
-    memory is kept as in the job's workers (model/cpu.py: without it every large decode faults its
-    pages in again). One entry of `_decode_figures` per input size.
+def phone_photo_jpegs(folder: Path) -> list[bytes]:
+    """Each photo in `folder` as a 12 MP JPEG (`phone_photo_jpeg`)."""
+    files = sorted(p for p in folder.iterdir() if is_image_name(p.name)) if folder.is_dir() else []
+    if not files:
+        raise ValueError(f"no images in {folder}: the decode benchmarks make their 12 MP JPEGs from real photos")
+    return [phone_photo_jpeg(photo, seed=i) for i, photo in enumerate(load_images(folder, len(files)))]
+
+
+def benchmark_decode(folder: Path, *, sizes: Sequence[int] = (512, 1024, 1536), rounds: int = 5,
+                     jpegs: Sequence[bytes] | None = None) -> dict[str, Any]:
+    """Decode + letterbox images/s of 12 MP JPEGs (`jpegs`, else `phone_photo_jpegs(folder)`),
+    `--decode fast` against `exact`, on one core, in a process whose freed memory is kept as in the
+    job's workers (model/cpu.py: without it every large decode faults its pages in again). One
+    entry of `_decode_figures` per input size.
     """
     import PIL
     from PIL import features
 
     from .model.cpu import keep_freed_memory
 
-    files = sorted(p for p in folder.iterdir() if is_image_name(p.name)) if folder.is_dir() else []
-    if not files:
-        raise ValueError(f"no images in {folder}: the decode benchmark makes its 12 MP JPEGs from real photos")
     kept = keep_freed_memory()
-    jpegs = [phone_photo_jpeg(photo, seed=i) for i, photo in enumerate(load_images(folder, len(files)))]
+    jpegs = list(jpegs) if jpegs is not None else phone_photo_jpegs(folder)
     with _one_core() as core:
         results = [_decode_figures(jpegs, size, rounds) for size in sizes]
     return {
@@ -253,8 +319,7 @@ def benchmark_decode(folder: Path, *, sizes: Sequence[int] = (512, 1024, 1536), 
         "images": len(jpegs),
         "image_pixels": list(PHONE_PHOTO),
         "rounds": rounds,
-        "machine": {"cpu": device_name(torch.device("cpu")).rsplit(" x", 1)[0], "cores": os.cpu_count(),
-                    "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
         "cpu_core": core,
         "freed_memory_kept": kept,
         "pillow": PIL.__version__,

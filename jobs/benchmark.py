@@ -4,12 +4,20 @@
     python jobs/benchmark.py --models d0,d1,d2 --device cuda --precision bf16 --batch-size 16
     python jobs/benchmark.py --pipeline --model d0 --device cpu --count 1024 --batch-size 8
     python jobs/benchmark.py --decode-bench --out benchmarks/results/decode_cpu_2026-12-01.json
+    python jobs/benchmark.py --models d0,d5 --device cuda --batch-size 64 --kinds detect --reference
+    python jobs/benchmark.py --stage-bench --model d0 --device cuda --batch-size 64
+    python jobs/benchmark.py --gpu-decode-bench --batch-size 32
 
 --pipeline measures the inference job end to end (local Ray, cluster start excluded) against
 Detector.predict on the same pre-decoded images, and prints their ratio.
 --decode-bench measures decode + letterbox of 12 MP JPEGs (each --images photo upscaled with
 sensor-like noise) on one core, --decode fast against exact, and prints one record with the
 command, machine and date (also written to --out).
+--kinds picks the model records (forward, predict, detect: Detector.detect on letterboxed uint8
+batches); --reference adds effdet's own eager forward on the same input (needs effdet).
+--stage-bench measures decode + letterbox per core against DetectStage with one and two batches in
+flight (the decode cores one detector needs); --gpu-decode-bench, nvJPEG decoding on the GPU
+(torchvision) against the CPU's reduced decode per core.
 """
 from __future__ import annotations
 
@@ -30,6 +38,15 @@ def _sizes(text: str) -> list[int]:
     return [positive_int(part) for part in text.split(",")]
 
 
+def _kinds(text: str) -> tuple[str, ...]:
+    from effdet_batch.benchmark import KINDS
+
+    kinds = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not kinds or set(kinds) - set(KINDS):
+        raise argparse.ArgumentTypeError(f"expected some of {', '.join(KINDS)}, got {text!r}")
+    return kinds
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", "--models", dest="models", default="d0",
@@ -45,6 +62,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES,
                         help="folder of photos to benchmark predict on (default: bundled samples)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
+    parser.add_argument("--kinds", type=_kinds, default=("forward", "predict"),
+                        help="model records, comma-separated: forward, predict, detect (default forward,predict)")
+    parser.add_argument("--reference", action="store_true",
+                        help="also time effdet's own eager forward under autocast on the same input (needs effdet)")
     parser.add_argument("--pipeline", action="store_true", help="benchmark jobs/infer.py end to end")
     parser.add_argument("--count", type=positive_int, default=1024,
                         help="--pipeline: number of image files (the detector actor's start, about 3 s, is paid once)")
@@ -52,9 +73,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--decode-bench", action="store_true",
                         help="benchmark decode + letterbox of 12 MP JPEGs, --decode fast against exact")
     parser.add_argument("--sizes", type=_sizes, default=(512, 1024, 1536),
-                        help="--decode-bench: input sizes, comma-separated (default 512,1024,1536)")
-    parser.add_argument("--rounds", type=positive_int, default=5, help="--decode-bench: timed runs per mode and size")
-    parser.add_argument("--out", type=Path, default=None, help="--decode-bench: also write the record to this file")
+                        help="--decode-bench: input sizes, comma-separated (default 512,1024,1536); "
+                             "--gpu-decode-bench: the first is the size resized to")
+    parser.add_argument("--rounds", type=positive_int, default=5,
+                        help="--decode-bench (and the decode part of --stage-bench, --gpu-decode-bench): timed runs "
+                             "per mode and size")
+    parser.add_argument("--stage-bench", action="store_true",
+                        help="benchmark decode per core against DetectStage with one and two batches in flight")
+    parser.add_argument("--gpu-decode-bench", action="store_true",
+                        help="benchmark decoding 12 MP JPEGs on the GPU (torchvision) against the CPU per core")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="--decode-bench, --stage-bench, --gpu-decode-bench: also write the record to this file")
     return parser.parse_args(argv)
 
 
@@ -67,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         from effdet_batch.model.cpu import keep_freed_memory
 
         keep_freed_memory()  # as the job's workers run: process-wide, so set here, by the entry point
-        if args.decode_bench:
-            return _decode_bench()
+        if args.decode_bench or args.gpu_decode_bench or args.stage_bench:
+            return _one_record()
         names = [get_spec(n).name for n in args.models.split(",") if n.strip()]
         if args.pipeline:
             return _pipeline(names)
@@ -77,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             for record in benchmark_model(
                 name, device=args.device, precision=args.precision, batch_size=args.batch_size,
                 iterations=args.iterations, warmup=args.warmup, weights=args.weights,
-                compile=args.compile, images=images,
+                compile=args.compile, images=images, kinds=args.kinds, reference=args.reference,
             ):
                 print(json.dumps(record), flush=True)
         return 0
@@ -97,13 +126,25 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(record), flush=True)
         return 0
 
-    def _decode_bench() -> int:
+    def _one_record() -> int:
         from effdet_batch.benchmark import benchmark_decode
+        from effdet_batch.model import get_spec
+        from effdet_batch.stage_benchmark import benchmark_gpu_decode, benchmark_stages
 
+        if args.stage_bench:
+            measured = benchmark_stages(
+                get_spec(args.models.split(",")[0]).name, folder=args.images, device=args.device,
+                precision=args.precision, batch_size=args.batch_size, iterations=args.iterations, warmup=args.warmup,
+                weights=args.weights, rounds=args.rounds)
+        elif args.gpu_decode_bench:
+            measured = benchmark_gpu_decode(args.images, image_size=args.sizes[0], batch_size=args.batch_size,
+                                            iterations=args.iterations, warmup=args.warmup, rounds=args.rounds)
+        else:
+            measured = benchmark_decode(args.images, sizes=args.sizes, rounds=args.rounds)
         record = {
             "command": " ".join(["python", "jobs/benchmark.py", *(sys.argv[1:] if argv is None else argv)]),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            **benchmark_decode(args.images, sizes=args.sizes, rounds=args.rounds),
+            **measured,
         }
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
