@@ -1,11 +1,14 @@
 """Real Ray nodes on 127.0.0.1 for tests: `ray start --block` processes with fixed ports outside
-Ray's default worker-port range (10002-19999); only the processes started here are stopped
-(SIGTERM to `ray start --block` stops the Ray processes it started)."""
+Ray's default worker-port range (10002-19999), with Ray's token authentication on (a fresh token
+per cluster, in the environment: ~/.ray/auth_token is neither read nor written); only the
+processes started here are stopped (SIGTERM to `ray start --block` stops the Ray processes it
+started)."""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -30,7 +33,8 @@ def _ports(first: int) -> list[str]:
 
 
 def cluster_env(multi_node: bool) -> dict[str, str]:
-    """The environment of the nodes and of `ray job submit`.
+    """The environment of the nodes and of `ray job submit`: token authentication on, with this
+    cluster's own token (Ray reads RAY_AUTH_TOKEN before any token file).
 
     A single-node cluster keeps every Ray address on 127.0.0.1. A second node can only join a
     multi-node cluster, where Ray replaces 127.0.0.1 with the host's own address for the traffic
@@ -39,16 +43,17 @@ def cluster_env(multi_node: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "AWS_"))}
     env.update(S3_CREDENTIALS, PATH=f"{BIN}{os.pathsep}{env['PATH']}", RAY_DATA_DISABLE_PROGRESS_BARS="1",
                RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="1" if multi_node else "0",
-               RAY_AUTH_MODE="disabled")  # no token to manage on loopback
+               RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
     return env
 
 
-def _wait_for_dashboard(head: subprocess.Popen, timeout: float = 120) -> None:
+def _wait_for_dashboard(head: subprocess.Popen, token: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
+    version = urllib.request.Request(f"{DASHBOARD}/api/version", headers={"Authorization": f"Bearer {token}"})
     while time.monotonic() < deadline:
         assert head.poll() is None, "ray start --head exited"
         try:
-            with urllib.request.urlopen(f"{DASHBOARD}/api/version", timeout=2):
+            with urllib.request.urlopen(version, timeout=2):
                 return
         except OSError:
             time.sleep(0.5)
@@ -64,10 +69,20 @@ def _stop(node: subprocess.Popen) -> None:
         node.wait()
 
 
-def alive_nodes() -> list:
-    from ray.util.state import list_nodes
+def state_api(env: dict[str, str]):
+    """Ray's state API on the cluster of `env`, sending its token (this process keeps Ray's
+    authentication settings as they are)."""
+    from ray.util.state import StateApiClient
 
-    return [n for n in list_nodes(address=DASHBOARD) if n.state == "ALIVE"]
+    return StateApiClient(address=DASHBOARD, headers={"Content-Type": "application/json",
+                                                      "Authorization": f"Bearer {env['RAY_AUTH_TOKEN']}"})
+
+
+def alive_nodes(env: dict[str, str]) -> list:
+    from ray.util.state.common import ListApiOptions, StateResource
+
+    nodes = state_api(env).list(StateResource.NODES, options=ListApiOptions(), raise_on_missing_output=True)
+    return [n for n in nodes if n.state == "ALIVE"]
 
 
 @contextlib.contextmanager
@@ -84,7 +99,7 @@ def ray_cluster(head_cpus: int = 2, workers: tuple[dict[str, float], ...] = ()) 
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )]
     try:
-        _wait_for_dashboard(nodes[0])
+        _wait_for_dashboard(nodes[0], env["RAY_AUTH_TOKEN"])
         for i, resources in enumerate(workers):
             nodes.append(subprocess.Popen(
                 [str(BIN / "ray"), "start", "--block", f"--address=127.0.0.1:{GCS_PORT}", "--num-cpus=1", "--num-gpus=0",
@@ -92,7 +107,7 @@ def ray_cluster(head_cpus: int = 2, workers: tuple[dict[str, float], ...] = ()) 
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))
         deadline = time.monotonic() + 120
-        while len(alive_nodes()) < len(nodes):
+        while len(alive_nodes(env)) < len(nodes):
             assert time.monotonic() < deadline and all(n.poll() is None for n in nodes), "a worker node did not join"
             time.sleep(0.5)
         yield env

@@ -52,6 +52,13 @@ def _check_pod(template: dict, where: str) -> dict:
     return container
 
 
+def _check_retried(spec: dict, where: str) -> None:
+    """A RayJob is retried (backoffLimit): a retry, or the next night, that finds the run before it
+    still writing waits for it instead of failing."""
+    assert isinstance(yaml.safe_load(spec["runtimeEnvYAML"]), dict), where
+    assert "--wait" in shlex.split(spec["entrypoint"]), f"{where}: the entrypoint needs --wait"
+
+
 def _check(path: Path, doc: dict) -> None:
     where = f"{path.relative_to(REPO)}: {doc.get('kind', 'launcher config')}"
     kind = doc.get("kind")
@@ -67,6 +74,10 @@ def _check(path: Path, doc: dict) -> None:
         workers = [t for name, t in types.items() if name != doc["head_node_type"]]
         assert any(t["resources"].get("GPU", 0) >= 1 for t in workers), f"{where}: no GPU node type"
         assert all(t["node_config"].get("InstanceType") for t in types.values()), where
+        starts = [c for c in doc["head_start_ray_commands"] + doc["worker_start_ray_commands"] if "ray start" in c]
+        assert len(starts) == 2 and all(c.startswith("RAY_AUTH_MODE=token ray start") for c in starts), \
+            f"{where}: every node starts Ray with token authentication"
+        assert "RAY_AUTH_TOKEN=" not in path.read_text().split("setup_commands")[-1], f"{where}: a token in the file"
         return
     assert doc["apiVersion"] and (doc["metadata"].get("name") or doc["metadata"].get("generateName")), \
         f"{where}: needs an apiVersion, and a metadata.name or generateName"
@@ -82,13 +93,14 @@ def _check(path: Path, doc: dict) -> None:
             gpu_groups += int(container["resources"]["limits"].get("nvidia.com/gpu", 0)) >= 1
             assert container["image"] == head["image"], f"{where}: head and workers must run one image"
         assert gpu_groups, f"{where}: no worker group with nvidia.com/gpu limits"
+        assert spec.get("authOptions") == {"mode": "token"}, f"{where}: Ray's token authentication must be on"
     elif kind in ("RayJob", "RayCronJob"):
         assert doc["apiVersion"] == "ray.io/v1", where
         if kind == "RayCronJob":
             assert CRON.match(doc["spec"]["schedule"]), f"{where}: schedule is not a 5-field cron"
         (spec,) = _rayjob_specs(doc)
         assert spec["entrypoint"] and ("rayClusterSpec" in spec or "clusterSelector" in spec), where
-        assert isinstance(yaml.safe_load(spec["runtimeEnvYAML"]), dict), where
+        _check_retried(spec, where)
     elif kind == "CronJob":
         assert doc["apiVersion"] == "batch/v1" and CRON.match(doc["spec"]["schedule"]), where
         pod = doc["spec"]["jobTemplate"]["spec"]["template"]
@@ -96,6 +108,8 @@ def _check(path: Path, doc: dict) -> None:
         _check_pod(pod, where)
     elif kind == "ConfigMap":
         assert _rayjob_specs(doc), f"{where}: holds no RayJob"
+        for spec in _rayjob_specs(doc):
+            _check_retried(spec, where)
     elif kind in ("Role", "RoleBinding", "ServiceAccount"):
         pass  # an apiVersion and a name (above) are all they need here
     else:
@@ -231,6 +245,7 @@ def test_a_broken_launcher_config_fails_ray_up_validation(path, change, error):
      "'resource' was unexpected"),
     ("kuberay/raycluster.yaml", "spec.workerGroupSpecs.0.maxReplicas", _set("8"), "'8' is not of type 'integer'"),
     ("kuberay/raycluster.yaml", "spec.headGroupSpec.rayStartParams.num-cpus", _set(0), "0 is not of type 'string'"),
+    ("kuberay/raycluster.yaml", "spec.authOptions.mode", _set("on"), "'on' is not one of ['disabled', 'token']"),
     ("kuberay/rayjob.yaml", "spec.entrypoint", _rename("entryPoint"), "'entryPoint' was unexpected"),
     ("kuberay/rayjob.yaml", "spec.backoffLimit", _set("2"), "'2' is not of type 'integer'"),
     ("kuberay/raycronjob.yaml", "spec.concurrencyPolicy", _set("Forbid"), "'concurrencyPolicy' was unexpected"),

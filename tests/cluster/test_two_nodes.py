@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tests.helpers import REPO
-from tests.ray_cluster import BIN, DASHBOARD, alive_nodes, ray_cluster
+from tests.ray_cluster import BIN, DASHBOARD, alive_nodes, ray_cluster, state_api
 
 
 @pytest.fixture
@@ -19,9 +19,9 @@ def two_nodes():
 
 def test_job_runs_on_both_nodes(two_nodes, s3_server, indoor85):
     import s3fs
-    from ray.util.state import list_tasks
+    from ray.util.state.common import ListApiOptions, StateResource
 
-    nodes = {n.node_id: n for n in alive_nodes()}
+    nodes = {n.node_id: n for n in alive_nodes(two_nodes)}
     (second,) = [i for i, n in nodes.items() if "second_node" in n.resources_total]
     (head,) = [i for i, n in nodes.items() if n.is_head_node]
 
@@ -43,7 +43,8 @@ def test_job_runs_on_both_nodes(two_nodes, s3_server, indoor85):
     assert summary["images_ok"] == len(photos) and summary["device_count"] == 2  # CPU nodes
 
     # The job's own work: Ray Data's read and write tasks and its detector actors' batches.
-    tasks = list_tasks(address=DASHBOARD, detail=True, limit=10_000, raise_on_missing_output=False)
+    tasks = state_api(two_nodes).list(StateResource.TASKS, options=ListApiOptions(detail=True, limit=10_000),
+                                      raise_on_missing_output=False)
     work = [t for t in tasks if t.node_id and any(k in t.name for k in ("ReadShard", "MapWorker", "Write"))]
     assert work, sorted({t.name for t in tasks})
     work_nodes = {t.node_id for t in work}
