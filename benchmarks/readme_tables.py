@@ -67,7 +67,35 @@ def pipeline_table() -> str:
     return "\n".join([head, "", *rows])
 
 
-TABLES: dict[str, Callable[[], str]] = {"decode": decode_table, "model": model_table, "pipeline": pipeline_table}
+def relabel_table() -> str:
+    name = "relabel_state_cpu_2026-12-02.json"
+    record = _record(name)
+    diff = record["diff"]
+
+    def runs(values: list[float], fmt: str = "{:.1f}") -> str:
+        return ", ".join(fmt.format(v) for v in values)
+
+    rows = ["| state.py | seconds per run | driver peak RSS per run (MiB) | of it, imports + listing (MiB) |",
+            "|---|---|---|---|"]
+    for which, what in (("before", "before: dicts of tuples"), ("after", "after: Arrow arrays")):
+        measured = diff.get(which, [])
+        if measured:
+            rows.append(f"| {what} | {runs([m['seconds'] for m in measured])} | "
+                        f"{runs([m['peak_rss_mib'] for m in measured], '{:.0f}')} | "
+                        f"{runs([m['rss_after_listing_mib'] for m in measured], '{:.0f}')} |")
+    rows += ["", "| `list_files(detail=True)` | objects | objects/s per run | RSS per object held (bytes) |",
+             "|---|---|---|---|"]
+    for key, what in (("listing_local_tree", "local tree"), ("listing_moto_s3", "moto S3 (loopback)")):
+        measured = record[key]
+        rows.append(f"| {what} | {measured[0]['objects']:,} | {runs([m['objects_per_second'] for m in measured], '{:,}')} "
+                    f"| {runs([m['rss_added_bytes_per_object'] for m in measured], '{:,}')} |")
+    head = (f"{diff['objects']:,} objects, {diff['changed']:,} changed ({diff['new']} new, {diff['rewritten']} "
+            f"rewritten), the listing generated, the state a local Parquet file; {_source(name, record)}:")
+    return "\n".join([head, "", *rows])
+
+
+TABLES: dict[str, Callable[[], str]] = {"decode": decode_table, "model": model_table, "pipeline": pipeline_table,
+                                        "relabel": relabel_table}
 
 
 def _block(name: str) -> re.Pattern:
