@@ -16,7 +16,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without install
+if not __package__:  # run as a script: the checkout, not jobs/, heads sys.path (else jobs/select.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])  # would stand in for the standard select)
 
 from effdet_batch.cli import add_run_arguments, report_run, run_cli, run_settings  # noqa: E402
 
