@@ -13,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout without install
+if not __package__:  # run as a script: the checkout, not jobs/, heads sys.path (else jobs/select.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])  # would stand in for the standard select)
 
 from effdet_batch.cli import run_cli  # noqa: E402
 from effdet_batch.evaluation.coco import CATEGORY_MODES  # noqa: E402
