@@ -25,7 +25,9 @@ def test_cpu_smoke_passes_with_one_json_line_per_measurement(tmp_path):
     by_check = {}
     for line in lines:
         by_check.setdefault(line["check"], []).append(line)
-    assert sorted(by_check) == ["compile", "gpu_decode", "gpu_tests", "model_fp32", "nms_agreement", "stages"]
+    # (`wheels`: benchmarks/gpu_carry/ made here for the GPU machine's Python, when it does not install on this one)
+    assert sorted(set(by_check) - {"wheels"}) == ["compile", "gpu_decode", "gpu_tests", "model_fp32",
+                                                  "nms_agreement", "stages"]
     assert all(line["status"] in ("ok", "skipped") for line in lines), lines
 
     (tests,) = by_check["gpu_tests"]  # every gpu test collected, and skipped for want of a GPU
