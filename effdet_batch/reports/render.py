@@ -44,7 +44,7 @@ def display_table(report: Report) -> tuple[list[str], list[list[str]]]:
             _fmt(row["device_hours_per_million"], ".3f"),
             _fmt(row["cost_per_million"], ".2f"),
             latency,
-            _fmt(row["batch_size"], "d"),
+            _fmt(row["batch_size"], ".0f"),  # a float column when a model has no benchmark (NaN)
             _fmt(row["peak_memory_bytes"] and row["peak_memory_bytes"] / 2**30, ".2f", " GiB"),
             _fmt(row["params"] / 1e6, ".2f", " M"),
             _fmt(row["macs"] / 1e9, ".2f", " G"),

@@ -83,6 +83,12 @@ def test_benchmark_records_give_latency_memory_and_throughput_without_runs():
     assert "| D4 | 0.5000 | 0.7000 | 49.3 | 80.00 |" in markdown(report)
     alone = build_report([], [], bench, Criteria(gpu_hour_price=2.0))
     assert any("random weights (smoke runs): D4." in n for n in alone.notes)
+    # A model without a benchmark beside one with: its cells are empty, the other's batch size shown.
+    mixed = markdown(build_report([], [_metrics("d4", 0.5), _metrics("d5", 0.6)], bench, Criteria()))
+    lines = [[c.strip() for c in line.split("|")[1:-1]] for line in mixed.splitlines() if line.startswith("| ")]
+    rows = {row[0]: dict(zip(lines[0], row)) for row in lines[1:]}
+    columns = ("batch latency p50 / p95 ms", "batch size")
+    assert [rows["D4"][c] for c in columns] == ["100.0 / 120.0", "8"] and [rows["D5"][c] for c in columns] == ["", ""]
 
 
 def test_candidates_are_variant_weights_and_label_set():
