@@ -12,7 +12,8 @@ from .errors import EffdetBatchError
 if TYPE_CHECKING:
     from .pipeline.summary import RunSummary
 
-__all__ = ["positive_int", "positive_float", "run_cli", "add_run_arguments", "run_settings", "report_run"]
+__all__ = ["positive_int", "positive_float", "run_cli", "add_run_arguments", "run_settings", "add_criteria_arguments",
+           "criteria_settings", "report_run"]
 
 RANDOM_WARNING = (
     "WARNING: --weights random: SMOKE RUN with seeded random weights; the detections are NOT meaningful. "
@@ -59,17 +60,20 @@ def _actors(text: str) -> tuple[int, int]:
     return (parts[0], parts[-1])
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """The model and Ray settings of a labelling run (jobs/infer.py, jobs/relabel.py)."""
-    p.add_argument("--model", required=True, help="d0..d7, d7x, lite0..lite4, lite3x, d0_ap..d5_ap")
-    p.add_argument("--weights", default=None,
-                   help="checkpoint path/URI (a state dict or effdet's training file), or random (default: official)")
-    p.add_argument("--labels", default=None,
-                   help="class names and ids: COCO JSON (categories), JSON list of names, or one name per line "
-                        "(default: COCO's for 90-class checkpoints, else class_1..N)")
-    p.add_argument("--label-order", default=None, choices=["id", "position"],
-                   help="how --labels maps onto the classes (default: by id when every id is in 1..N, "
-                        "else by position)")
+def add_run_arguments(p: argparse.ArgumentParser, one_model: bool = True) -> None:
+    """The model and Ray settings of a labelling run (jobs/infer.py, jobs/relabel.py). Without
+    `one_model` (jobs/select.py, whose candidates each bring theirs), no model, weights or labels."""
+    if one_model:
+        p.add_argument("--model", required=True, help="d0..d7, d7x, lite0..lite4, lite3x, d0_ap..d5_ap")
+        p.add_argument("--weights", default=None,
+                       help="checkpoint path/URI (a state dict or effdet's training file), or random "
+                            "(default: official)")
+        p.add_argument("--labels", default=None,
+                       help="class names and ids: COCO JSON (categories), JSON list of names, or one name per "
+                            "line (default: COCO's for 90-class checkpoints, else class_1..N)")
+        p.add_argument("--label-order", default=None, choices=["id", "position"],
+                       help="how --labels maps onto the classes (default: by id when every id is in 1..N, "
+                            "else by position)")
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
@@ -93,11 +97,36 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="validate arguments, inputs and output only")
 
 
-def run_settings(args: argparse.Namespace) -> dict:
-    """`PipelineConfig` keyword arguments of the flags `add_run_arguments` added."""
-    names = ("model", "weights", "batch_size", "precision", "device", "num_gpus_per_actor", "actors",
-             "min_score", "max_detections", "rows_per_file", "s3_endpoint", "decode", "labels", "label_order",
-             "wait", "lease_expiry")
+_MODEL_SETTINGS = ("model", "weights", "labels", "label_order")
+_RUN_SETTINGS = ("batch_size", "precision", "device", "num_gpus_per_actor", "actors", "min_score",
+                 "max_detections", "rows_per_file", "s3_endpoint", "decode", "wait", "lease_expiry")
+
+
+def run_settings(args: argparse.Namespace, one_model: bool = True) -> dict:
+    """`PipelineConfig` keyword arguments of the flags `add_run_arguments` added (with the same
+    `one_model`)."""
+    names = (*_MODEL_SETTINGS, *_RUN_SETTINGS) if one_model else _RUN_SETTINGS
+    return {name: getattr(args, name) for name in names}
+
+
+def add_criteria_arguments(p: argparse.ArgumentParser) -> None:
+    """The price, what the chosen model must meet and the nightly volume it is planned for
+    (jobs/report.py, jobs/select.py)."""
+    p.add_argument("--gpu-hour-price", type=positive_float, default=None,
+                   help="price of one GPU-hour (of one CPU node-hour for CPU measurements); no default")
+    p.add_argument("--budget-per-million", type=positive_float, default=None,
+                   help="choose the most accurate model costing at most this per million images")
+    p.add_argument("--min-images-per-second", type=positive_float, default=None,
+                   help="choose the most accurate model at least this fast (images/s per device)")
+    p.add_argument("--images-per-night", type=positive_int, default=None,
+                   help="plan the chosen model's capacity for this many images a night")
+    p.add_argument("--night-hours", type=positive_float, default=8.0,
+                   help="--images-per-night: hours the night's run may take (default 8)")
+
+
+def criteria_settings(args: argparse.Namespace) -> dict:
+    """`reports.Criteria` keyword arguments of the flags `add_criteria_arguments` added."""
+    names = ("gpu_hour_price", "budget_per_million", "min_images_per_second", "images_per_night", "night_hours")
     return {name: getattr(args, name) for name in names}
 
 

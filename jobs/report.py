@@ -21,7 +21,7 @@ from pathlib import Path
 if not __package__:  # run as a script: the checkout, not jobs/, heads sys.path (else jobs/select.py
     sys.path[0] = str(Path(__file__).resolve().parents[1])  # would stand in for the standard select)
 
-from effdet_batch.cli import positive_float, positive_int, run_cli  # noqa: E402
+from effdet_batch.cli import add_criteria_arguments, criteria_settings, run_cli  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,16 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--benchmarks", nargs="+", default=[], metavar="URI",
                    help="JSON lines files of jobs/benchmark.py, or folders of *.jsonl")
     p.add_argument("--output", required=True, help="folder (or URI) for the report's files")
-    p.add_argument("--gpu-hour-price", type=positive_float, default=None,
-                   help="price of one GPU-hour (of one CPU node-hour for CPU measurements); no default")
-    p.add_argument("--budget-per-million", type=positive_float, default=None,
-                   help="name the most accurate model costing at most this per million images")
-    p.add_argument("--min-images-per-second", type=positive_float, default=None,
-                   help="name the most accurate model at least this fast (images/s per device)")
-    p.add_argument("--images-per-night", type=positive_int, default=None,
-                   help="plan the chosen model's capacity for this many images a night")
-    p.add_argument("--night-hours", type=positive_float, default=8.0,
-                   help="--images-per-night: hours the night's run may take (default 8)")
+    add_criteria_arguments(p)
     args = p.parse_args(argv)
     if not (args.runs or args.metrics or args.benchmarks):
         p.error("give at least one of --runs, --metrics, --benchmarks")
@@ -55,10 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             Criteria, build_report, display_name, load_benchmarks, load_metrics, load_runs, write_report,
         )
 
-        criteria = Criteria(args.gpu_hour_price, args.budget_per_million, args.min_images_per_second,
-                            args.images_per_night, args.night_hours)
         report = build_report(load_runs(args.runs), load_metrics(args.metrics), load_benchmarks(args.benchmarks),
-                              criteria)
+                              Criteria(**criteria_settings(args)))
         for uri in write_report(report, args.output):
             print(f"wrote {uri}", file=sys.stderr)
         chosen = display_name(report.selected) if report.selected else "none"

@@ -9,12 +9,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "effdet_batch"
 
 FORBIDDEN = {
     "pipeline": {"effdet_batch.benchmark", "effdet_batch.cli", "effdet_batch.reports", "effdet_batch.relabel",
-                 "effdet_batch.evaluation", "effdet_batch.export"},
+                 "effdet_batch.evaluation", "effdet_batch.export", "effdet_batch.selection"},
     # Pages are drawn from the job's rows and sources; the evaluation, relabel and reports use them.
     "views": {"effdet_batch.benchmark", "effdet_batch.cli", "effdet_batch.reports", "effdet_batch.relabel",
-              "effdet_batch.evaluation", "effdet_batch.export"},
+              "effdet_batch.evaluation", "effdet_batch.export", "effdet_batch.selection"},
     "model": {"effdet_batch.pipeline", "effdet_batch.benchmark", "effdet_batch.cli", "effdet_batch.reports",
-              "effdet_batch.relabel", "effdet_batch.evaluation", "effdet_batch.export"},
+              "effdet_batch.relabel", "effdet_batch.evaluation", "effdet_batch.export", "effdet_batch.selection"},
+    # The selection runs, evaluates and reports: what it uses never reaches back up to it.
+    "reports": {"effdet_batch.selection"},
+    "evaluation": {"effdet_batch.selection"},
 }
 
 
