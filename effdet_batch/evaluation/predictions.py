@@ -9,7 +9,6 @@ Match modes (the key of a row against the key of a ground-truth `file_name`):
 """
 from __future__ import annotations
 
-import json
 import posixpath
 from typing import Any
 
@@ -46,19 +45,15 @@ def read_run_facts(uri: str) -> dict[str, Any]:
     """The weights and the label set (sha256) of the runs that wrote `uri`, from their manifests:
     what, besides the variant, tells one candidate model from another. None where the runs
     disagree; runs from before label sets were recorded used COCO's."""
-    import fsspec
-
     from ..model.labels import coco_labels
+    from ..pipeline.summary import read_manifests
 
-    fs, root = fsspec.core.url_to_fs(uri)
     facts: dict[str, set] = {"weights": set(), "labels_sha256": set()}
-    for path in fs.glob(f"{root.rstrip('/')}/_manifest-*.json") if fs.isdir(root) else []:
-        with fs.open(path, "r") as f:
-            manifest = json.load(f)
-        if manifest.get("dry_run"):
+    for run in read_manifests(uri):
+        if run.dry_run:
             continue
-        facts["weights"].add(manifest.get("weights"))
-        facts["labels_sha256"].add(manifest.get("labels", {}).get("sha256", coco_labels().sha256))
+        facts["weights"].add(run.weights)
+        facts["labels_sha256"].add((run.labels or {}).get("sha256", coco_labels().sha256))
     return {k: next(iter(v)) if len(v) == 1 else None for k, v in facts.items()}
 
 

@@ -2,7 +2,6 @@
 score, the error rows counted, and the run's label set from its manifests."""
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -10,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..datasets import open_dataset
-from ..errors import InputError, first_line
+from ..errors import InputError
 from ..evaluation.predictions import read_predictions
 from ..uri import redact
 
@@ -42,23 +41,16 @@ def _category_list(pairs: Iterable[tuple[int, str]], where: str) -> list[dict[st
 
 def _manifest_categories(uri: str) -> list[dict[str, object]] | None:
     """The label set of the run manifests beside the Parquet; None when there are none."""
-    import fsspec
-
     from ..model.labels import coco_labels
+    from ..pipeline.summary import read_manifests
 
-    fs, root = fsspec.core.url_to_fs(uri)
-    paths = fs.glob(f"{root.rstrip('/')}/_manifest-*.json") if fs.isdir(root) else []
-    if not paths:
+    runs = read_manifests(uri)
+    if not runs:
         return None
     pairs = []
-    for path in paths:
-        try:
-            with fs.open(path, "r") as f:
-                labels = json.load(f).get("labels")
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read run manifest {redact(path)}: {first_line(exc)}") from None
+    for run in runs:
         # Runs from before label sets were recorded used COCO's.
-        categories = labels["categories"] if labels else coco_labels().categories()
+        categories = run.labels["categories"] if run.labels else coco_labels().categories()
         pairs += [(c["id"], c["name"]) for c in categories]
     return _category_list(pairs, f"the run manifests of {redact(uri)}")
 

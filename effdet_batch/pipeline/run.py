@@ -16,15 +16,15 @@ from typing import Any
 
 from ..datasets import open_dataset
 from ..errors import OutputError, RunError, cause_line, first_line
-from ..uri import is_remote, redact
+from ..uri import is_remote, join, redact
 from .config import PipelineConfig
 from .decode import DECODE_MODES
 from .labels import run_labels
 from .lease import OutputLease
 from .sources import resolve_inputs
-from .summary import RunSummary
+from .summary import RunSummary, manifest_uri, read_manifests
 
-__all__ = ["run_inference", "storage_environment", "check_writable", "manifest_uri", "earlier_decode_modes",
+__all__ = ["run_inference", "storage_environment", "check_writable", "earlier_decode_modes",
            "storage_env"]
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def check_writable(output: str) -> None:
     bucket is reported, not created (s3fs would create it on the first write)."""
     import fsspec
 
-    probe = f"{output.rstrip('/')}/_write_check"
+    probe = join(output, "_write_check")
     try:
         fs, root = fsspec.core.url_to_fs(output)
         if is_remote(output):
@@ -65,26 +65,10 @@ def check_writable(output: str) -> None:
         raise OutputError(f"cannot write to output {redact(output)}: {first_line(exc)}") from None
 
 
-def manifest_uri(output: str, run_id: str) -> str:
-    return f"{output.rstrip('/')}/_manifest-{run_id}.json"
-
-
 def earlier_decode_modes(output: str) -> dict[str, str]:
     """run id -> `--decode` mode of each run manifest in `output`. Manifests from before the mode
     was recorded say nothing: those runs decoded every image at full size, as `exact` does."""
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(output)
-    modes = {}
-    for path in fs.glob(f"{root.rstrip('/')}/_manifest-*.json"):
-        try:
-            with fs.open(path, "r") as f:
-                manifest = json.load(f)
-        except (OSError, ValueError) as exc:  # a manifest that cannot be read tells nothing
-            log.debug("skipping manifest %s: %s", path, first_line(exc))
-            continue
-        modes[str(manifest.get("run_id", path))] = manifest.get("decode", "exact")
-    return modes
+    return {s.run_id: s.decode or "exact" for s in read_manifests(output, skip_unreadable=True)}
 
 
 def _warn_other_decode_mode(output: str, mode: str) -> None:

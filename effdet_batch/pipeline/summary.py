@@ -9,10 +9,18 @@ reading and rewriting a manifest loses nothing.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["RunSummary", "summary_text", "summary_json"]
+from ..errors import InputError, first_line
+from ..uri import join, redact
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RunSummary", "MANIFEST_GLOB", "manifest_uri", "read_manifests", "summary_text", "summary_json"]
+
+MANIFEST_GLOB = "_manifest-*.json"
 
 
 @dataclass(frozen=True)
@@ -111,3 +119,29 @@ def summary_text(summary: RunSummary, failures_shown: int = 5) -> str:
 def summary_json(summary: RunSummary) -> str:
     """The summary as the one JSON line a job prints last (Ray Data's stats stay in the manifest)."""
     return json.dumps({k: v for k, v in summary.to_json().items() if k != "ray_data_stats"})
+
+
+def manifest_uri(output: str, run_id: str) -> str:
+    """Where a run's manifest lives: beside its Parquet, named by its run id."""
+    return join(output, f"_manifest-{run_id}.json")
+
+
+def read_manifests(output: str, *, skip_unreadable: bool = False) -> list[RunSummary]:
+    """The runs written into `output`: its run manifests, by name; none where `output` holds none or
+    does not exist yet. A manifest that cannot be read is an InputError (one line), or is skipped
+    with `skip_unreadable` (a killed run may have left it half-written)."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(output)
+    if not fs.isdir(root):
+        return []
+    summaries = []
+    for path in sorted(fs.glob(join(root, MANIFEST_GLOB))):
+        try:
+            with fs.open(path, "r") as f:
+                summaries.append(RunSummary.from_json(json.load(f)))
+        except (OSError, ValueError, TypeError) as exc:
+            if not skip_unreadable:
+                raise InputError(f"cannot read run manifest {redact(path)}: {first_line(exc)}") from None
+            log.debug("skipping run manifest %s: %s", redact(path), first_line(exc))
+    return summaries

@@ -137,6 +137,6 @@ def test_dataset_categories_without_a_manifest_are_the_rows(indoor, tmp_path, ca
     assert [(c["id"], c["name"]) for c in categories] == sorted(seen) and len(seen) < len(instances["categories"])
 
     # A manifest from before label sets were recorded: that run used COCO's.
-    (tmp_path / "pred" / "_manifest-old.json").write_text(json.dumps({"run_id": "old"}))
+    (tmp_path / "pred" / "_manifest-old.json").write_text(json.dumps({"run_id": "old", "model": "d0"}))
     _export(capsys, "--predictions", tmp_path / "pred", "--format", "coco-dataset", "--output", tmp_path / "d.json")
     assert json.loads((tmp_path / "d.json").read_text())["categories"] == coco_labels().categories()

@@ -21,7 +21,8 @@ def _cases(tmp):
     other.mkdir()
     (other / "part-0.parquet").write_bytes((pred / "part-0.parquet").read_bytes())
     for run, name in (("a", "cat"), ("b", "dog")):
-        (other / f"_manifest-{run}.json").write_text(json.dumps({"labels": {"categories": [{"id": 1, "name": name}]}}))
+        manifest = {"run_id": run, "model": "d0", "labels": {"categories": [{"id": 1, "name": name}]}}
+        (other / f"_manifest-{run}.json").write_text(json.dumps(manifest))
     (tmp / "folder.json").mkdir()
     return {
         "missing predictions": (_argv(tmp / "none", "coco", out), 1, "error: predictions", "do not exist"),

@@ -197,8 +197,8 @@ def test_decode_flag_reaches_the_config():
 def test_a_rerun_with_the_other_decode_mode_says_so(indoor85, tmp_path, caplog):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "_manifest-r1.json").write_text(json.dumps({"run_id": "r1", "decode": "exact"}))
-    (out / "_manifest-r0.json").write_text(json.dumps({"run_id": "r0"}))  # from before the mode was recorded
+    (out / "_manifest-r1.json").write_text(json.dumps({"run_id": "r1", "model": "d0", "decode": "exact"}))
+    (out / "_manifest-r0.json").write_text(json.dumps({"run_id": "r0", "model": "d0"}))  # from before the mode was recorded
     cfg = PipelineConfig(model="d0", inputs=(str(indoor85 / "images"),), output=str(out), weights="random")
     with caplog.at_level("WARNING"):
         assert run_inference(cfg, dry_run=True).decode == "fast"

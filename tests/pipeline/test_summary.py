@@ -42,3 +42,21 @@ def test_unknown_keys_are_kept_and_a_non_summary_is_refused():
     assert summary.to_json()["nodes_lost"] == ["10.0.0.2"]
     with pytest.raises(ValueError, match="not a run summary: no model"):
         RunSummary.from_json({"run_id": "r1"})
+
+
+def test_read_manifests_reads_the_runs_of_an_output_and_names_a_broken_one(tmp_path):
+    from effdet_batch.errors import InputError
+    from effdet_batch.pipeline.summary import manifest_uri, read_manifests
+
+    out = tmp_path / "out"
+    assert read_manifests(str(out)) == []  # not written yet
+    out.mkdir()
+    for run_id in ("r2", "r1"):
+        Path(manifest_uri(str(out), run_id)).write_text(json.dumps({"run_id": run_id, "model": "d0"}))
+    (out / "part-0.json").write_text("{}")  # not a manifest
+    assert [s.run_id for s in read_manifests(str(out))] == ["r1", "r2"]
+
+    (out / "_manifest-r3.json").write_text('{"run_id": "r3", "mod')  # a run killed while writing it
+    with pytest.raises(InputError, match=r"^cannot read run manifest .*_manifest-r3\.json: "):
+        read_manifests(str(out))
+    assert [s.run_id for s in read_manifests(str(out), skip_unreadable=True)] == ["r1", "r2"]
