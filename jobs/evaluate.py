@@ -3,7 +3,9 @@
     python jobs/evaluate.py --predictions s3://labels/d5 --annotations s3://lake/instances.json --output reports/d5
 
 Writes DIR/metrics.json (the 12 COCO bbox statistics, counts, missed images, error rows),
-DIR/per_class.csv (AP, AP50 and ground-truth count per category) and DIR/precision_recall.png.
+DIR/per_class.csv (AP, AP50 and ground-truth count per category), DIR/precision_recall.png, and
+DIR/index.html, a page of them all with the images of most missed and most false detections
+(ground truth and predictions drawn as COCOeval matched them at IoU 0.5; thumbnails beside it).
 Rows are matched to ground-truth images by file name (--match for other conventions).
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--predictions", required=True, help="the job's output: folder/prefix URI of Parquet files")
     p.add_argument("--annotations", required=True, help="COCO instances JSON (path or URI)")
-    p.add_argument("--output", required=True, help="folder (or URI) for metrics.json, per_class.csv and the chart")
+    p.add_argument("--output", required=True, help="folder (or URI) for metrics.json, per_class.csv, the chart and index.html")
     p.add_argument("--match", default="basename", choices=MATCH_MODES, help="how rows find their ground-truth image")
     p.add_argument("--categories", default="id", choices=CATEGORY_MODES,
                    help="compare category ids (default), or label names with the ground truth's names")

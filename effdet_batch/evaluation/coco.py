@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from .matching import ImageMatch, image_matches, unmatched_images
 from .predictions import match_rows
 
 __all__ = ["STAT_NAMES", "CATEGORY_MODES", "EvalResult", "evaluate"]
@@ -29,6 +30,7 @@ class EvalResult:
     source: dict[str, str | None]  # the model and weights_sha256 the rows came from (None: several)
     precision: np.ndarray | None = field(default=None, repr=False)  # COCOeval's [T, R, K, A, M]
     recall_thresholds: np.ndarray | None = field(default=None, repr=False)
+    images: list[ImageMatch] = field(default_factory=list, repr=False)  # per ground-truth image, at IoU 0.5
 
     def metrics(self) -> dict[str, Any]:
         return {**self.source, **self.stats, **self.counts, "missed_images": self.missed_images,
@@ -94,6 +96,7 @@ def evaluate(gt: dict[str, Any], rows: pd.DataFrame, match: str = "basename", ca
     errors = [{"image_id": i, "error": e} for i, e in zip(rows.loc[failed, "image_id"], rows.loc[failed, "error"])]
     # The report attributes these metrics to a model by this.
     source = {"model": _only_value(rows["model"]), "weights_sha256": _only_value(rows["weights_sha256"])}
+    row_of = {int(g): (i, u) for g, i, u in zip(ok["gt_image_id"], ok["image_id"], ok["source_uri"])}
 
     names = {int(c["id"]): str(c["name"]) for c in gt["categories"]}
     gt_counts = pd.Series([int(a["category_id"]) for a in gt["annotations"]], dtype="int64").value_counts()
@@ -102,7 +105,8 @@ def evaluate(gt: dict[str, Any], rows: pd.DataFrame, match: str = "basename", ca
     if not results:  # loadRes cannot take an empty list; nothing detected scores zero
         per_class["AP"] = np.where(per_class["gt_count"] > 0, 0.0, np.nan)
         per_class["AP50"] = per_class["AP"]
-        return EvalResult(dict.fromkeys(STAT_NAMES, 0.0), per_class, counts, missed, errors, source)
+        return EvalResult(dict.fromkeys(STAT_NAMES, 0.0), per_class, counts, missed, errors, source,
+                          images=unmatched_images(gt, row_of))
 
     coco = COCO()
     coco.dataset = gt
@@ -120,4 +124,5 @@ def evaluate(gt: dict[str, Any], rows: pd.DataFrame, match: str = "basename", ca
     per_class["AP"] = [ap[order[c]] for c in per_class["category_id"]]
     per_class["AP50"] = [ap50[order[c]] for c in per_class["category_id"]]
     stats = {name: float(v) for name, v in zip(STAT_NAMES, evaluator.stats)}
-    return EvalResult(stats, per_class, counts, missed, errors, source, precision, evaluator.params.recThrs)
+    return EvalResult(stats, per_class, counts, missed, errors, source, precision, evaluator.params.recThrs,
+                      image_matches(evaluator, gt, row_of))

@@ -1,20 +1,27 @@
-"""An evaluation as files: metrics.json, per_class.csv and precision_recall.png under a folder or prefix."""
+"""An evaluation as files: metrics.json, per_class.csv, precision_recall.png and the page that
+shows them (index.html, with thumbnails) under a folder or prefix."""
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from ..pipeline.readers import ReadOptions
 from ..uri import basename
+from ..views.page import write_page
+from ..views.thumbnails import read_options
 from .charts import precision_recall_png
 from .coco import EvalResult, evaluate
+from .page import evaluation_page
 from .predictions import read_predictions, read_run_facts
 
 __all__ = ["write_evaluation", "evaluate_to"]
 
 
-def write_evaluation(result: EvalResult, metrics: dict[str, Any], output: str, title: str) -> list[str]:
-    """Write `metrics` (the result's, with whatever the caller adds), the per-class table and the
-    precision-recall chart under `output`; returns the URIs written."""
+def write_evaluation(result: EvalResult, metrics: dict[str, Any], output: str, title: str,
+                     predictions: str | None = None) -> list[str]:
+    """Write `metrics` (the result's, with whatever the caller adds), the per-class table, the
+    precision-recall chart and the page under `output`; returns the URIs written. The page's
+    thumbnails read Parquet shards as the runs beside `predictions` did."""
     import fsspec
 
     out = output.rstrip("/")
@@ -27,7 +34,9 @@ def write_evaluation(result: EvalResult, metrics: dict[str, Any], output: str, t
         result.per_class.to_csv(f, index=False, float_format="%.6f")
     with fsspec.open(written[2], "wb") as f:
         f.write(precision_recall_png(result, title))
-    return written
+    options = read_options(predictions) if predictions else ReadOptions()
+    page, thumbnails = evaluation_page(result, metrics, title, "precision_recall.png", options)
+    return written + write_page(out, page, thumbnails)
 
 
 def evaluate_to(output: str, predictions: str, gt: dict[str, Any], annotations: str, match: str = "basename",
@@ -36,5 +45,5 @@ def evaluate_to(output: str, predictions: str, gt: dict[str, Any], annotations: 
     `annotations`), with the runs' weights and label set, written under `output`; returns the metrics."""
     result = evaluate(gt, read_predictions(predictions), match, categories)
     metrics = {**result.metrics(), **read_run_facts(predictions)}
-    write_evaluation(result, metrics, output, f"{predictions} vs {basename(annotations)}")
+    write_evaluation(result, metrics, output, f"{predictions} vs {basename(annotations)}", predictions)
     return metrics

@@ -78,17 +78,31 @@ def _shard_bytes(shard_uri: str, wanted: set[str], options: ReadOptions) -> dict
 def _source_bytes(rows: Iterable[tuple[str, str]], options: ReadOptions) -> dict[str, bytes | str]:
     """(image_id, source_uri) -> the image's bytes, or why they cannot be had. A row whose id is
     its source is a file (or manifest entry); the others are members of their shard."""
+    import fsspec
+
     files, shards = [], defaultdict(set)
     for image_id, source in rows:
         if image_id == source:
             files.append(image_id)
         else:
             shards[source].add(image_id)
+    for uri in {*files, *shards}:
+        # This process may have listed them before (the nightly run lists its lake): an object
+        # rewritten since would be refused by its old cached ETag. Read them as they are now.
+        fs, path = fsspec.core.url_to_fs(uri)
+        fs.invalidate_cache(path)
     out: dict[str, bytes | str] = {}
-    for uri, got in zip(files, read_many(files)):
+    try:
+        found = read_many(files)
+    except Exception as exc:  # storage refusing all of them (no credentials): the page shows why
+        found = [exc] * len(files)
+    for uri, got in zip(files, found):
         out[uri] = got if isinstance(got, bytes) else f"source unavailable: {first_line(got)}"
     for shard, wanted in shards.items():
-        out.update(_shard_bytes(shard, wanted, options))
+        try:
+            out.update(_shard_bytes(shard, wanted, options))
+        except Exception as exc:
+            out.update(dict.fromkeys(wanted, f"source unavailable: {first_line(exc)}"))
     return out
 
 
