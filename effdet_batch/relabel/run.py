@@ -21,7 +21,9 @@ from ..pipeline.lease import DEFAULT_EXPIRY_S, OutputLease
 from ..pipeline.run import check_writable, storage_environment
 from ..pipeline.summary import RunSummary
 from ..uri import check_scheme, redact
-from .churn import churn_by_class
+from ..views.page import write_page
+from .churn import ImageChurn, churn_by_image, class_churn
+from .page import churn_page
 from .state import (STATE_DIR, changed_objects, clear_pending, list_lake, load_pending, load_state, save_pending,
                     save_state)
 
@@ -32,22 +34,27 @@ def _read_rows(output: str, image_ids: list[str]) -> pd.DataFrame:
     """Every row of `image_ids` in every partition under `output`."""
     import pyarrow.dataset as pds
 
-    columns = ["image_id", "run", "boxes", "scores", "category_ids", "labels", "error"]
+    columns = ["image_id", "source_uri", "width", "height", "run", "boxes", "scores", "category_ids", "labels",
+               "error"]
     table = open_dataset(output, partitioning="hive").to_table(columns=columns,
                                                                filter=pds.field("image_id").isin(image_ids))
     return table.to_pandas()
 
 
-def _churn(output: str, partition_run: str, relabelled: list[str], min_score: float) -> pd.DataFrame:
+def _churn(output: str, partition_run: str, relabelled: list[str],
+           min_score: float) -> tuple[list[ImageChurn], dict[str, tuple[str, int, int]]]:
     """Churn of the images labelled again in the partition `run=<partition_run>` against their
-    latest labels in earlier partitions (error rows are no labels: left out on both sides)."""
+    latest labels in earlier partitions (error rows are no labels: left out on both sides), and
+    the new rows' source, width and height by image id."""
     if not relabelled:
-        return churn_by_class(pd.DataFrame(columns=["image_id"]), pd.DataFrame(columns=["image_id"]), min_score)
+        return [], {}
     rows = _read_rows(output, relabelled)
     rows = rows[rows["error"].isna()]
     current = rows[rows["run"] == partition_run]
     earlier = rows[rows["run"] < partition_run].sort_values("run").drop_duplicates("image_id", keep="last")
-    return churn_by_class(earlier, current, min_score)
+    found = {i: (u, int(w), int(h)) for i, u, w, h in current[["image_id", "source_uri", "width", "height"]].itertuples(
+        index=False)}
+    return churn_by_image(earlier, current, min_score), found
 
 
 def relabel(settings: dict[str, Any], lake: str, output: str, *, day: Date | None = None,
@@ -100,15 +107,18 @@ def _relabel(settings: dict[str, Any], lake: str, output: str, day: Date | None,
     with fsspec.open(manifest, "w") as f:
         f.write("\n".join(todo) + "\n")
     summary = run_inference(cfg, address=address)
-    churn = _churn(output, partition_run, changed, churn_min_score)
+    images, rows = _churn(output, partition_run, changed, churn_min_score)
+    churn = class_churn(images)
     churn_uri = f"{output.rstrip('/')}/{STATE_DIR}/churn-{run_id}.csv"
     with fsspec.open(churn_uri, "w") as f:
         churn.to_csv(f, index=False)
+    page, thumbnails = churn_page(images, rows, run_id, churn_min_score)
+    page_uri = write_page(f"{output.rstrip('/')}/{STATE_DIR}/churn-{run_id}", page, thumbnails)[-1]
     save_state(output, current)  # only now: a run that died before leaves the old state
     clear_pending(output)
     totals = {k: int(churn[k].sum()) for k in ("added", "removed", "changed", "kept")}
     return replace(summary, relabel={**info, "images_to_label": len(todo), "churn": redact(churn_uri),
-                                     "churn_totals": totals})
+                                     "churn_page": redact(page_uri), "churn_totals": totals})
 
 
 def relabel_text(summary: RunSummary) -> str:
@@ -121,5 +131,5 @@ def relabel_text(summary: RunSummary) -> str:
     if "churn_totals" in r:
         t = r["churn_totals"]
         text += (f"\n  churn    {t['added']} added, {t['removed']} removed, {t['changed']} changed class, "
-                 f"{t['kept']} kept  ({r['churn']})")
+                 f"{t['kept']} kept  ({r['churn']}; page {r['churn_page']})")
     return text

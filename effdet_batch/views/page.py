@@ -4,6 +4,7 @@ anywhere else, so a page opens from disk (file://) or from a bucket as it is."""
 from __future__ import annotations
 
 import html
+import numbers
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -77,7 +78,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], table_id: st
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = []
     for row in rows:
-        cells = "".join(f'<td class="num">{c}</td>' if isinstance(c, (int, float)) else f"<td>{html.escape(str(c))}</td>"
+        cells = "".join(f'<td class="num">{c}</td>' if isinstance(c, numbers.Number) else f"<td>{html.escape(str(c))}</td>"
                         for c in row)
         body.append(f"<tr>{cells}</tr>")
     ident = f' id="{html.escape(table_id)}"' if table_id else ""

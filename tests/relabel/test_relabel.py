@@ -1,18 +1,20 @@
 """jobs/relabel.py on a lake in loopback S3 (moto): run 1 labels everything, run 2 nothing, run 3
-exactly the new and overwritten images; a run killed midway leaves the state as it was and the
-next run resumes it."""
+exactly the new and overwritten images, and its churn page shows the overwritten one's old and new
+boxes; a run killed midway leaves the state as it was and the next run resumes it."""
 import io
 import json
 import sys
 import time
 import uuid
 
+import pyarrow.dataset as pds
 import pyarrow.parquet as pq
 import pytest
 
 from effdet_batch.datasets import open_dataset
 from effdet_batch.relabel.state import load_pending
 from jobs import relabel as relabel_cli
+from tests.browser import opened
 from tests.helpers import REPO, committed_checkpoints, job_env, job_process, wait_while_running
 
 
@@ -56,7 +58,7 @@ def _state(s3, output):
     return pq.read_table(io.BytesIO(s3.cat(f"{output}/_relabel/state.parquet"))).to_pydict()
 
 
-def test_runs_label_only_what_is_new_or_changed(s3, lake, capsys):
+def test_runs_label_only_what_is_new_or_changed(s3, lake, capsys, browser, tmp_path):
     lake_uri, output, photos = lake
     for i in range(4):
         s3.pipe(f"{lake_uri}/day1/img{i}.jpg", photos[i])
@@ -72,7 +74,8 @@ def test_runs_label_only_what_is_new_or_changed(s3, lake, capsys):
     for i, uri in enumerate(added):
         s3.pipe(uri, photos[10 + i])
     s3.pipe(f"{lake_uri}/day1/img2.jpg", photos[20])  # overwritten: new content, new ETag
-    third = _run(capsys, lake_uri, output)
+    # Random weights score far below the default 0.5: every detection is compared.
+    third = _run(capsys, lake_uri, output, "--churn-min-score", "0")
     assert third["images_total"] == 4
     assert (third["relabel"]["images_new"], third["relabel"]["images_changed"]) == (3, 1)
 
@@ -85,6 +88,32 @@ def test_runs_label_only_what_is_new_or_changed(s3, lake, capsys):
     assert len(_state(s3, output)["uri"]) == 7
     churn = s3.cat(third["relabel"]["churn"]).decode().splitlines()
     assert churn[0] == "category_id,label,added,removed,changed,kept"
+    _check_churn_page(s3, third, browser, tmp_path, output, f"{lake_uri}/day1/img2.jpg")
+
+
+def _check_churn_page(s3, summary, browser, tmp_path, output, image_id):
+    """The page, copied out of the bucket and opened from disk: the one image labelled again, its
+    first labels before and this run's now, every box with its outcome, as the churn counts them."""
+    page = summary["relabel"]["churn_page"]
+    s3.get(page.rsplit("/", 1)[0], str(tmp_path / "churn"), recursive=True)
+    with opened(browser, tmp_path / "churn" / "index.html") as view:
+        pairs = view.eval_on_selector_all(".side", "ps => ps.map(p => p.dataset.imageId)")
+        sides = {side: view.eval_on_selector_all(
+            f".side .{side} .box", "bs => bs.map(b => [b.dataset.label, parseFloat(b.dataset.score), b.className])")
+            for side in ("before", "after")}
+        loaded = view.eval_on_selector(".side .after img", "i => i.complete && i.naturalWidth > 0")
+        view.screenshot(path=str(tmp_path / "churn.png"), full_page=True)
+    assert pairs == [image_id] and loaded
+    labels = open_dataset(output, partitioning="hive").to_table(filter=pds.field("image_id") == image_id).to_pylist()
+    this_run = summary["relabel"]["partition"].rsplit("run=", 1)[1]
+    rows = {"after" if r["run"] == this_run else "before": r for r in labels}
+    for side, row in rows.items():
+        assert sorted((b[0], b[1]) for b in sides[side]) == sorted(zip(row["labels"], row["scores"])), side
+    totals = summary["relabel"]["churn_totals"]
+    outcomes = [b[2].split()[1] for side in sides.values() for b in side]
+    assert outcomes.count("removed") == totals["removed"] and outcomes.count("added") == totals["added"]
+    assert outcomes.count("kept") == 2 * totals["kept"] and outcomes.count("changed") == 2 * totals["changed"]
+    assert totals["added"] + totals["removed"] + totals["changed"] > 0
 
 
 def test_killed_run_leaves_the_state_and_is_resumed(s3, lake, s3_env, capsys):
