@@ -22,6 +22,7 @@ from ..pipeline.config import new_run_id
 from ..pipeline.labels import run_labels
 from ..pipeline.lease import OutputLease
 from ..pipeline.run import check_writable, storage_environment
+from ..pipeline.summary import read_manifests
 from ..reports import build_report, load_benchmarks, load_metrics, load_runs, write_report
 from ..reports.table import Candidate, Report
 from ..uri import join, redact
@@ -96,10 +97,7 @@ def _labelled(output: str, images: tuple[str, ...]) -> int:
 
 
 def _has_manifest(output: str) -> bool:
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(output)
-    return bool(fs.glob(f"{root.rstrip('/')}/_manifest-*.json"))
+    return bool(read_manifests(output, skip_unreadable=True))
 
 
 def _evaluated(folder: str, images: int) -> bool:
