@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..pipeline.readers import ReadOptions
-from ..uri import basename
+from ..uri import basename, join
 from ..views.page import write_page
 from ..views.thumbnails import read_options
 from .charts import precision_recall_png
@@ -24,10 +24,9 @@ def write_evaluation(result: EvalResult, metrics: dict[str, Any], output: str, t
     thumbnails read Parquet shards as the runs beside `predictions` did."""
     import fsspec
 
-    out = output.rstrip("/")
-    fs, root = fsspec.core.url_to_fs(out)
+    fs, root = fsspec.core.url_to_fs(output)
     fs.makedirs(root, exist_ok=True)
-    written = [f"{out}/metrics.json", f"{out}/per_class.csv", f"{out}/precision_recall.png"]
+    written = [join(output, name) for name in ("metrics.json", "per_class.csv", "precision_recall.png")]
     with fsspec.open(written[0], "w") as f:
         json.dump(metrics, f, indent=1)
     with fsspec.open(written[1], "w") as f:
@@ -36,7 +35,7 @@ def write_evaluation(result: EvalResult, metrics: dict[str, Any], output: str, t
         f.write(precision_recall_png(result, title))
     options = read_options(predictions) if predictions else ReadOptions()
     page, thumbnails = evaluation_page(result, metrics, title, "precision_recall.png", options)
-    return written + write_page(out, page, thumbnails)
+    return written + write_page(output, page, thumbnails)
 
 
 def evaluate_to(output: str, predictions: str, gt: dict[str, Any], annotations: str, match: str = "basename",

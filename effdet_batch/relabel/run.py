@@ -20,7 +20,7 @@ from ..pipeline.config import new_run_id
 from ..pipeline.lease import DEFAULT_EXPIRY_S, OutputLease
 from ..pipeline.run import check_writable, storage_environment
 from ..pipeline.summary import RunSummary
-from ..uri import check_scheme, redact
+from ..uri import check_scheme, join, redact
 from ..views.page import write_page
 from .churn import ImageChurn, churn_by_image, class_churn
 from .page import churn_page
@@ -85,8 +85,8 @@ def _relabel(settings: dict[str, Any], lake: str, output: str, day: Date | None,
     # An unfinished run is finished in its own partition, whose checkpoint skips what it committed.
     where = pending or {"date": day.isoformat(), "run": run_id}
     partition_run, partition = where["run"], f"date={where['date']}/run={where['run']}"
-    manifest = f"{output.rstrip('/')}/{STATE_DIR}/todo-{run_id}.txt"
-    cfg = PipelineConfig(inputs=(manifest,), output=f"{output.rstrip('/')}/{partition}", format="manifest",
+    manifest = join(output, STATE_DIR, f"todo-{run_id}.txt")
+    cfg = PipelineConfig(inputs=(manifest,), output=join(output, partition), format="manifest",
                          run_id=run_id, **settings)  # validates the settings, dry run or not
     info = {"lake": redact(lake), "partition": partition, "images_in_lake": len(current), "images_new": len(new),
             "images_changed": len(changed), "resumed": bool(pending), "state": f"{redact(output)}/{STATE_DIR}"}
@@ -109,11 +109,11 @@ def _relabel(settings: dict[str, Any], lake: str, output: str, day: Date | None,
     summary = run_inference(cfg, address=address)
     images, rows = _churn(output, partition_run, changed, churn_min_score)
     churn = class_churn(images)
-    churn_uri = f"{output.rstrip('/')}/{STATE_DIR}/churn-{run_id}.csv"
+    churn_uri = join(output, STATE_DIR, f"churn-{run_id}.csv")
     with fsspec.open(churn_uri, "w") as f:
         churn.to_csv(f, index=False)
     page, thumbnails = churn_page(images, rows, run_id, churn_min_score)
-    page_uri = write_page(f"{output.rstrip('/')}/{STATE_DIR}/churn-{run_id}", page, thumbnails)[-1]
+    page_uri = write_page(join(output, STATE_DIR, f"churn-{run_id}"), page, thumbnails)[-1]
     save_state(output, current)  # only now: a run that died before leaves the old state
     clear_pending(output)
     totals = {k: int(churn[k].sum()) for k in ("added", "removed", "changed", "kept")}

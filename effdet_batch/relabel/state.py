@@ -18,17 +18,13 @@ import pyarrow.parquet as pq
 from ..errors import InputError
 from ..listing import list_files
 from ..pipeline.sources import is_image_name
-from ..uri import redact
+from ..uri import join, redact
 
 __all__ = ["STATE_DIR", "STATE_SCHEMA", "list_lake", "changed_objects", "load_state", "save_state", "load_pending",
            "save_pending", "clear_pending"]
 
 STATE_DIR = "_relabel"  # "_": skipped when the output is read as a dataset
 STATE_SCHEMA = pa.schema([("uri", pa.string()), ("size", pa.int64()), ("version", pa.string())])
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix.rstrip('/')}/{name}"
 
 
 def list_lake(lake: str, exclude: tuple[str, ...] = ()) -> pa.Table:
@@ -57,7 +53,7 @@ def load_state(output: str) -> pa.Table:
     before the first."""
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(_join(output, f"{STATE_DIR}/state.parquet"))
+    fs, path = fsspec.core.url_to_fs(join(output, STATE_DIR, "state.parquet"))
     if not fs.exists(path):
         return STATE_SCHEMA.empty_table()
     with fs.open(path, "rb") as f:
@@ -71,12 +67,12 @@ def save_state(output: str, listing: pa.Table) -> None:
 
     buf = io.BytesIO()
     pq.write_table(listing.select(STATE_SCHEMA.names), buf)
-    with fsspec.open(_join(output, f"{STATE_DIR}/state.parquet"), "wb") as f:
+    with fsspec.open(join(output, STATE_DIR, "state.parquet"), "wb") as f:
         f.write(buf.getbuffer())
 
 
 def _pending_uri(output: str) -> str:
-    return _join(output, f"{STATE_DIR}/pending.json")
+    return join(output, STATE_DIR, "pending.json")
 
 
 def load_pending(output: str) -> dict[str, Any] | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from ..errors import EffdetBatchError, first_line
 from ..pipeline.decode import DecodeError, decode
 from ..pipeline.readers import ReadOptions, read_many, read_shards
 from ..pipeline.sources import resolve_inputs
+from ..pipeline.summary import read_manifests
 
 __all__ = ["THUMBNAIL_SIDE", "Thumbnail", "thumbnail_size", "read_options", "make_thumbnails"]
 
@@ -45,12 +45,8 @@ def thumbnail_size(width: int, height: int, side: int = THUMBNAIL_SIDE) -> tuple
 def read_options(predictions: str) -> ReadOptions:
     """How the runs beside the Parquet read their Parquet shards (image and id columns, from their
     manifests' config); the job's defaults when there are no manifests."""
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(predictions)
-    for path in sorted(fs.glob(f"{root.rstrip('/')}/_manifest-*.json")) if fs.isdir(root) else []:
-        with fs.open(path, "r") as f:
-            config = json.load(f).get("config") or {}
+    for run in read_manifests(predictions):
+        config = run.config or {}
         if "image_column" in config:
             return ReadOptions(config["image_column"], config.get("id_column"))
     return ReadOptions()
