@@ -5,7 +5,8 @@
 
 Reads run manifests of jobs/infer.py (files, or every _manifest-*.json under a job's output),
 metrics.json of jobs/evaluate.py (files or folders) and JSON lines of jobs/benchmark.py. Writes
-report.md, report.html, report.json, accuracy_vs_cost.png and throughput.png under --output.
+report.md, report.html (with the same sample images under each model that has runs, thumbnails
+beside it), report.json, accuracy_vs_cost.png and throughput.png under --output.
 Throughput comes from the runs' steady state (first finished batch to the last) when a model has
 one, else from its benchmark `predict` record; start-up is shown apart, a fixed cost per run.
 Prices are yours: one device-hour is a GPU-hour, or a CPU node-hour for measurements on CPU.
@@ -46,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             Criteria, build_report, display_name, load_benchmarks, load_metrics, load_runs, write_report,
         )
 
-        report = build_report(load_runs(args.runs), load_metrics(args.metrics), load_benchmarks(args.benchmarks),
+        runs = load_runs(args.runs)
+        report = build_report(runs, load_metrics(args.metrics), load_benchmarks(args.benchmarks),
                               Criteria(**criteria_settings(args)))
-        for uri in write_report(report, args.output):
+        for uri in write_report(report, args.output, runs):
             print(f"wrote {uri}", file=sys.stderr)
         chosen = display_name(report.selected) if report.selected else "none"
         front = ", ".join(display_name(m) for m in report.table.loc[report.table["pareto"], "model"])

@@ -1,14 +1,19 @@
-"""The model-selection report as files: report.md, report.html, report.json and two PNG charts."""
+"""The model-selection report as files: report.md, report.html (with the same sample images under
+each model, given the runs), report.json and two PNG charts."""
 from __future__ import annotations
 
 import html
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from ..pipeline.summary import RunSummary
 from ..plotting import png_bytes
+from ..views.page import write_files
 from .charts import accuracy_cost_figure, throughput_figure
+from .samples import sample_section
 from .table import Report, display_name
 
 __all__ = ["CHARTS", "display_table", "markdown", "html_page", "as_json", "write_report"]
@@ -96,7 +101,8 @@ def _bold(text: str) -> str:
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
 
 
-def html_page(report: Report) -> str:
+def html_page(report: Report, samples: str = "") -> str:
+    """The report as one page; `samples`: the sample images' section (HTML), after the charts."""
     headers, cells = display_table(report)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{_bold(html.escape(c))}</td>" for c in row) + "</tr>\n" for row in cells)
@@ -121,6 +127,7 @@ figure{{display:inline-block;margin:1em}}</style></head>
 {body}</tbody>
 </table>
 {plan}{charts}
+{samples}
 </body>
 </html>
 """
@@ -133,21 +140,21 @@ def as_json(report: Report) -> dict[str, Any]:
             "capacity_plan": asdict(report.plan) if report.plan else None}
 
 
-def write_report(report: Report, output: str) -> list[str]:
-    """Write the report's files under `output` (a folder or URI); returns their URIs."""
+def write_report(report: Report, output: str, runs: Sequence[RunSummary] = ()) -> list[str]:
+    """Write the report's files under `output` (a folder or URI); returns their URIs. With the
+    `runs`, report.html shows the same sample images under each model (thumbnails beside it)."""
     import fsspec
 
     out = output.rstrip("/")
     fs, root = fsspec.core.url_to_fs(out)
     fs.makedirs(root, exist_ok=True)
+    samples, thumbnails = sample_section(runs, list(report.table["model"])) if runs else ("", {})
     files = {
         "report.md": markdown(report).encode(),
-        "report.html": html_page(report).encode(),
+        "report.html": html_page(report, samples).encode(),
         "report.json": json.dumps(as_json(report), indent=1).encode(),
         "accuracy_vs_cost.png": png_bytes(accuracy_cost_figure(report)),
         "throughput.png": png_bytes(throughput_figure(report)),
     }
-    for name, data in files.items():
-        with fsspec.open(f"{out}/{name}", "wb") as f:
-            f.write(data)
-    return [f"{out}/{name}" for name in files]
+    write_files(out, thumbnails)
+    return write_files(out, files)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from ..errors import OutputError, first_line
 from ..uri import is_remote, join, redact
 
-__all__ = ["document", "table", "filter_controls", "write_page"]
+__all__ = ["assets", "document", "table", "filter_controls", "write_files", "write_page"]
 
 _STYLE = """
 body{font-family:sans-serif;margin:1.5em;color:#222}
@@ -66,11 +66,15 @@ _SCRIPT = """
 """
 
 
+def assets() -> str:
+    """The cards' style and the filter script, for the end of a page's body (another page's too)."""
+    return f"<style>{_STYLE}</style>\n<script>{_SCRIPT}</script>"
+
+
 def document(title: str, body: str) -> str:
     """A whole HTML page around `body` (already HTML), with the shared style and filter script."""
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8"><title>{html.escape(title)}</title>\n'
-            f"<style>{_STYLE}</style></head>\n<body>\n<h1>{html.escape(title)}</h1>\n{body}\n"
-            f"<script>{_SCRIPT}</script>\n</body>\n</html>\n")
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"</head>\n<body>\n<h1>{html.escape(title)}</h1>\n{body}\n{assets()}\n</body>\n</html>\n")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], table_id: str | None = None) -> str:
@@ -95,21 +99,26 @@ def filter_controls(labels: Iterable[str], min_score: float) -> str:
             f'<output id="min-score-value"></output> &middot; <span id="boxes-shown"></span></div>')
 
 
-def write_page(output: str, page: str, files: Mapping[str, bytes], name: str = "index.html") -> list[str]:
-    """Write `files` (relative name -> bytes) and then the page as `name` under `output` (a folder
-    or URI); returns the URIs written, the page last."""
+def write_files(output: str, files: Mapping[str, bytes]) -> list[str]:
+    """Write `files` (relative name -> bytes) under `output` (a folder or URI); returns their URIs."""
     import fsspec
 
     written = []
-    try:
-        for relative, data in [*files.items(), (name, page.encode())]:
-            uri = join(output, relative)
+    for relative, data in files.items():
+        uri = join(output, relative)
+        try:
             fs, path = fsspec.core.url_to_fs(uri)
             if not is_remote(uri):  # object stores have no folders (s3fs would make a bucket)
                 fs.makedirs(posixpath.dirname(path), exist_ok=True)
             with fsspec.open(uri, "wb") as f:
                 f.write(data)
-            written.append(uri)
-    except Exception as exc:  # any filesystem's refusal: permissions, missing bucket, a file in the way
-        raise OutputError(f"cannot write {redact(join(output, name))}: {first_line(exc)}") from None
+        except Exception as exc:  # any filesystem's refusal: permissions, missing bucket, a file in the way
+            raise OutputError(f"cannot write {redact(uri)}: {first_line(exc)}") from None
+        written.append(uri)
     return written
+
+
+def write_page(output: str, page: str, files: Mapping[str, bytes], name: str = "index.html") -> list[str]:
+    """Write `files` (relative name -> bytes) and then the page as `name` under `output` (a folder
+    or URI); returns the URIs written, the page last."""
+    return write_files(output, {**files, name: page.encode()})

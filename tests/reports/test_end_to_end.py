@@ -1,6 +1,7 @@
 """infer -> evaluate -> benchmark -> report on CPU with a real local Ray: the report's numbers are
 the manifests', the metrics' and the benchmark's, costs follow the steady-state speed, the
-manifests read back through the typed summary unchanged, and the files render."""
+manifests read back through the typed summary unchanged, the files render, and the page shows the
+same sample images under every model, each with its own boxes."""
 import json
 import shutil
 from dataclasses import fields
@@ -16,31 +17,34 @@ from jobs import benchmark as benchmark_cli
 from jobs import evaluate as evaluate_cli
 from jobs import infer as infer_cli
 from jobs import report as report_cli
+from tests.browser import BOXES_JS, opened
 
 MODELS = ("d0", "d1")
 
 
 class _Page(HTMLParser):
-    """Checks that every opened tag is closed in order; collects cells and image sources."""
+    """Checks that every opened tag is closed in order; collects cells and image sources outside
+    the sample images' section (test_the_same_images_are_shown_under_every_model reads that)."""
 
-    VOID = {"meta", "img", "br", "hr", "link"}
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
 
     def __init__(self):
         super().__init__()
         self.stack, self.cells, self.images, self.rows = [], [], [], 0
 
     def handle_starttag(self, tag, attrs):
+        samples = "section" in self.stack
         if tag == "img":
-            self.images.append(dict(attrs)["src"])
+            self.images += [] if samples else [dict(attrs)["src"]]
         elif tag not in self.VOID:
             self.stack.append(tag)
-        self.rows += tag == "tr"
+        self.rows += tag == "tr" and not samples
 
     def handle_endtag(self, tag):
         assert self.stack.pop() == tag
 
     def handle_data(self, data):
-        if "td" in self.stack and data.strip():
+        if "td" in self.stack and "section" not in self.stack and data.strip():
             self.cells.append(data.strip())
 
 
@@ -143,3 +147,24 @@ def test_report_numbers_are_the_measured_ones(measured, capsys):
     for name in page.images:
         with Image.open(out / name) as png:
             assert png.format == "PNG" and png.size[0] > 400
+
+
+def test_the_same_images_are_shown_under_every_model(measured, browser):
+    import pyarrow.parquet as pq
+
+    root = measured
+    assert report_cli.main(["--runs", *(str(root / m) for m in MODELS), "--metrics", str(root),
+                            "--output", str(root / "report-samples")]) == 0
+    with opened(browser, root / "report-samples" / "report.html") as page:
+        columns = page.eval_on_selector_all(
+            "#samples td.sample", "cs => cs.map(c => [c.dataset.model, c.querySelector('figure').dataset.imageId])")
+        cards = page.evaluate(BOXES_JS)
+        page.eval_on_selector("#min-score", "e => { e.value = '0'; e.dispatchEvent(new Event('input')); }")
+        page.screenshot(path=str(root / "report.png"), full_page=True)
+    shown = {m: [i for model, i in columns if model == m] for m in MODELS}
+    assert len(shown["d0"]) == 6 and all(ids == shown["d0"] for ids in shown.values())
+    assert all(c["loaded"] for c in cards)
+    for (model, image_id), card in zip(columns, cards):  # each model's own detections, all of them
+        row = next(r for r in pq.read_table(root / model).to_pylist() if r["image_id"] == image_id)
+        assert card["id"] == image_id
+        assert sorted((b["label"], b["score"]) for b in card["boxes"]) == sorted(zip(row["labels"], row["scores"]))
