@@ -217,14 +217,15 @@ class _Selection:
 
     def report(self) -> tuple[Report, list[str]]:
         names = [m.name for m in self.cfg.models]
+        runs = load_runs([self.jobs[n].output for n in names])
         report = build_report(
-            load_runs([self.jobs[n].output for n in names]),
+            runs,
             load_metrics([join(self.output, METRICS, n) for n in names]),
             load_benchmarks([join(self.output, BENCH, f"{n}.json") for n in names]),
             self.cfg.criteria)
         if self.cfg.smoke:
             report.notes.insert(0, SMOKE_WARNING)
-        written = write_report(report, join(self.output, REPORT))
+        written = write_report(report, join(self.output, REPORT), runs=runs)  # with the sample images
         self.progress(f"report: {redact(join(self.output, REPORT))} ({', '.join(u.rsplit('/', 1)[-1] for u in written)})")
         return report, written
 

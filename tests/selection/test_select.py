@@ -108,6 +108,13 @@ def test_report_rows_are_the_metrics_and_the_benchmarks_and_say_smoke(selection)
     assert "SMOKE" in report["notes"][0] and "SMOKE" in (out / "report" / "report.md").read_text()
     assert "SMOKE" in selection["stderr"].split("report: ", 1)[1]  # the one-screen summary
 
+    # The same sample images under each model, side by side (drawn and checked in a browser by
+    # tests/reports/test_end_to_end.py; here: the selection's report has them, for both models).
+    html = (out / "report" / "report.html").read_text()
+    cells = re.findall(r'<td class="sample" data-model="([^"]+)">\s*<figure[^>]*data-image-id="([^"]+)"', html)
+    by_model = {m: [i for mm, i in cells if mm == m] for m in ("d0", "d1")}
+    assert by_model["d0"] and by_model["d0"] == by_model["d1"]
+
 
 def test_a_budget_only_one_model_meets_chooses_it(selection, indoor85, capsys):
     out, summary = selection["out"], selection["summary"]
