@@ -145,8 +145,7 @@ def write_report(report: Report, output: str, runs: Sequence[RunSummary] = ()) -
     `runs`, report.html shows the same sample images under each model (thumbnails beside it)."""
     import fsspec
 
-    out = output.rstrip("/")
-    fs, root = fsspec.core.url_to_fs(out)
+    fs, root = fsspec.core.url_to_fs(output)
     fs.makedirs(root, exist_ok=True)
     samples, thumbnails = sample_section(runs, list(report.table["model"])) if runs else ("", {})
     files = {
@@ -156,5 +155,5 @@ def write_report(report: Report, output: str, runs: Sequence[RunSummary] = ()) -
         "accuracy_vs_cost.png": png_bytes(accuracy_cost_figure(report)),
         "throughput.png": png_bytes(throughput_figure(report)),
     }
-    write_files(out, thumbnails)
-    return write_files(out, files)
+    write_files(output, thumbnails)
+    return write_files(output, files)
