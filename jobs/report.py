@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
             Criteria, build_report, display_name, load_benchmarks, load_metrics, load_runs, write_report,
         )
 
+        criteria = Criteria(**criteria_settings(args))  # flags that disagree fail before any reading
         runs = load_runs(args.runs)
-        report = build_report(runs, load_metrics(args.metrics), load_benchmarks(args.benchmarks),
-                              Criteria(**criteria_settings(args)))
+        report = build_report(runs, load_metrics(args.metrics), load_benchmarks(args.benchmarks), criteria)
         for uri in write_report(report, args.output, runs):
             print(f"wrote {uri}", file=sys.stderr)
         chosen = display_name(report.selected) if report.selected else "none"

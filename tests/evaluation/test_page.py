@@ -76,7 +76,8 @@ def evaluated(indoor85, tmp_path_factory, s3_env):
     s3.pipe(SHARD, tar_bytes(members))
     assert evaluate_cli.main(["--predictions", str(root / "pred"), "--annotations", str(root / "instances.json"),
                               "--output", str(root / "eval")]) == 0
-    return root, instances, pq.read_table(root / "pred").to_pylist()
+    yield root, instances, pq.read_table(root / "pred").to_pylist()
+    s3.rm("lake", recursive=True)  # the S3 server is the session's: other modules make their own lake
 
 
 def _cards(page, section: str) -> list[dict]:
