@@ -20,7 +20,7 @@ from .actor_reports import ActorReports
 from .config import PipelineConfig
 from .datasource import ShardDatasource
 from .readers import ReadOptions
-from .resources import IO_CPUS, actor_calls, cpu_actor_share
+from .resources import IO_CPUS, actor_calls, detector_share
 from .session import node_cpus
 from .sources import Shard
 from .stages import DetectStage, read_and_prepare
@@ -57,7 +57,7 @@ def build_dataset(
     # On GPUs, decoding runs in CPU tasks of its own (the stages differ in resources, so Ray Data
     # does not fuse them). On CPUs it is fused into the detector actor: the cores are the same,
     # and fusing saves a process per task and moving the canvases through the object store.
-    stage_cpus, threads = (1, None) if gpu else cpu_actor_share(cfg.actors[1], node_cpus())
+    stage_cpus, threads = detector_share(gpu, cfg.actors[1], node_cpus())
     prepared = work.map_batches(
         read_and_prepare,
         fn_kwargs={"image_size": spec.image_size, "fill": spec.pretrained.fill, "decode_mode": cfg.decode},

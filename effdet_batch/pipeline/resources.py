@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["IO_CPUS", "FILTER_CPUS", "cpu_actor_share", "actor_calls"]
+__all__ = ["IO_CPUS", "FILTER_CPUS", "cpu_actor_share", "detector_share", "actor_calls"]
 
 IO_CPUS = 0.25  # reads and writes wait on storage, not on a core
 FILTER_CPUS = 1  # Ray Data's checkpoint filter actor, on a rerun: its default reservation
@@ -22,6 +22,12 @@ def cpu_actor_share(actors: int, node_cpus: int) -> tuple[float, int]:
     room = max(node_cpus - FILTER_CPUS - IO_CPUS, IO_CPUS)
     threads = max(1, min(node_cpus, os.cpu_count() or 1) // actors)
     return min(0.5, room / actors), threads
+
+
+def detector_share(gpu: bool, actors: int, node_cpus: int) -> tuple[float, int | None]:
+    """The CPUs each detector actor reserves and its torch threads (None: torch's default): a GPU
+    actor one CPU to feed its GPU, a CPU actor its `cpu_actor_share`."""
+    return (1, None) if gpu else cpu_actor_share(actors, node_cpus)
 
 
 def actor_calls(gpu: bool) -> dict[str, object]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import ray
 
-from ..pipeline.resources import cpu_actor_share
+from ..pipeline.resources import detector_share
 from ..pipeline.session import node_cpus
 
 __all__ = ["benchmark_on_actor_device"]
@@ -40,12 +40,9 @@ def benchmark_on_actor_device(model: str, weights: str | None, *, device: str, p
                               num_gpus_per_actor: float = 1.0) -> list[dict[str, Any]]:
     """`benchmark_model`'s records for a candidate, measured in a Ray task that reserves what one of
     its `actors` detector actors on `device` ("cuda" or "cpu", as its run resolved it) reserves."""
-    if device.startswith("cuda"):
-        options: dict[str, float] = {"num_gpus": num_gpus_per_actor, "num_cpus": 1}
-        threads = None
-    else:
-        cpus, threads = cpu_actor_share(actors, node_cpus())
-        options = {"num_cpus": cpus}
+    gpu = device.startswith("cuda")
+    cpus, threads = detector_share(gpu, actors, node_cpus())
+    options = {"num_cpus": cpus, **({"num_gpus": num_gpus_per_actor} if gpu else {})}
     task = ray.remote(_benchmark).options(**options, max_retries=0)
     return ray.get(task.remote(model, weights, device.split(":", 1)[0], precision, batch_size, iterations,
                                threads, list(images[:batch_size])))
