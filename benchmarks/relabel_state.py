@@ -7,13 +7,13 @@ Diff: what a relabel run does between listing the lake and labelling, with relab
 functions: `list_lake`, `load_state` (the previous state, a Parquet file on the local filesystem),
 `changed_objects` and `save_state` (the new state). A listing of a million S3 objects cannot be made
 here in reasonable time, so `list_lake`'s listing helper returns a generated `listing.Listing` of
-`--objects` entries (the Python lists `list_files` returns). Of them `--changed` are work: half new
+`--objects` entries (Arrow columns, as `list_files` returns them). Of them `--changed` are work: half new
 URIs, half rewritten (a new ETag). Each run is a fresh process: its peak RSS (`ru_maxrss`) is the
 driver's, given beside its RSS after the imports (torch among them: relabel imports the pipeline)
 and after the generated listing. `--before` also measures another state.py (an older version),
 alternating runs with the current one.
 
-Listing: `list_files(detail=True)` as `list_lake` calls it, over a local tree of `--tree-objects`
+Listing: `list_files` as `list_lake` calls it, over a local tree of `--tree-objects`
 files and a moto S3 bucket (server mode on 127.0.0.1, in this process) of `--s3-objects` objects:
 objects per second and the RSS added per object while the listing is held.
 """
@@ -22,18 +22,16 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from measure import fresh_process, moto_s3, peak_rss, rss, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # runs from a checkout without install
@@ -57,15 +55,6 @@ def _lake(objects: int, changed: int) -> tuple[range, range, list[int]]:
     return range(objects), range(old, objects), list(range(0, old, step))[:changed - added]
 
 
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def _load(path: Path | None) -> ModuleType:
     if path is None:
         from effdet_batch.relabel import state
@@ -82,15 +71,17 @@ def _load(path: Path | None) -> ModuleType:
 def _diff_child(state_file: Path | None, output: str, objects: int, changed: int) -> dict[str, Any]:
     """One measured diff, in this (fresh) process."""
     module = _load(state_file)
-    from effdet_batch.listing import Listing
+    import pyarrow as pa
 
-    rss_imports = _rss()
+    from effdet_batch.listing import LISTING_SCHEMA, Listing
+
+    rss_imports = rss()
     everything, added, rewritten = _lake(objects, changed)
     rewritten_set = set(rewritten)
-    listing = Listing([_uri(i) for i in everything], False, [1_000_000 + i % 4_000_000 for i in everything],
-                      [_etag(i, int(i in rewritten_set)) for i in everything])
+    listing = Listing(pa.table([[_uri(i) for i in everything], [1_000_000 + i % 4_000_000 for i in everything],
+                                [_etag(i, int(i in rewritten_set)) for i in everything]], schema=LISTING_SCHEMA), False)
     del rewritten_set
-    rss_listing = _rss()
+    rss_listing = rss()
     handed = [listing]
     del listing  # list_lake holds the only reference, as to list_files' result in a run
     module.list_files = lambda *args, **kwargs: handed.pop()  # what the listing helper returns
@@ -111,34 +102,25 @@ def _diff_child(state_file: Path | None, output: str, objects: int, changed: int
             "images_new": len(new), "images_changed": len(changed_uris),
             "rss_after_imports_mib": round(rss_imports / 2**20, 1),
             "rss_after_listing_mib": round(rss_listing / 2**20, 1),
-            "peak_rss_mib": round(_peak_rss() / 2**20, 1)}
+            "peak_rss_mib": round(peak_rss() / 2**20, 1)}
 
 
 def _listing_child(root: str, objects: int) -> dict[str, Any]:
     import fsspec
 
     from effdet_batch.listing import list_files
-    from effdet_batch.pipeline.sources import is_image_name
 
     fs, path = fsspec.core.url_to_fs(root)
     fs.exists(f"{path}/not-there")  # the filesystem's imports and client made before the clock
-    before = _rss()
+    before = rss()
     start = time.perf_counter()
-    found = list_files(root, "lake", keep=is_image_name, detail=True)
+    found = list_files(root, "lake")
     seconds = time.perf_counter() - start
-    if len(found.uris) != objects:
-        raise AssertionError(f"listed {len(found.uris)} of {objects}")
+    if found.files.num_rows != objects:
+        raise AssertionError(f"listed {found.files.num_rows} of {objects}")
     return {"objects": objects, "seconds": round(seconds, 3), "objects_per_second": round(objects / seconds),
             "us_per_object": round(seconds / objects * 1e6, 1),
-            "rss_added_bytes_per_object": round((_rss() - before) / objects)}  # the listing and fs caches held
-
-
-def _child(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    run = subprocess.run([sys.executable, __file__, "--child", json.dumps(args)], capture_output=True, text=True,
-                         env={**os.environ, **(env or {})}, check=False)
-    if run.returncode:
-        raise RuntimeError(f"measurement {args} failed: {run.stderr.strip()[-2000:]}")
-    return json.loads(run.stdout.strip().splitlines()[-1])
+            "rss_added_bytes_per_object": round((rss() - before) / objects)}  # the listing and fs caches held
 
 
 def _previous_state(path: Path, objects: int, changed: int) -> None:
@@ -164,8 +146,8 @@ def _diff_runs(before: Path | None, objects: int, changed: int, runs: int, work:
         for which in out:
             output = work / f"{which}-{r}"
             shutil.copytree(seed.parent.parent, output)
-            out[which].append(_child(["diff", str(before) if which == "before" else "", str(output), objects,
-                                      changed]))
+            out[which].append(fresh_process(__file__, ["diff", str(before) if which == "before" else "", str(output),
+                                                        objects, changed]))
             shutil.rmtree(output)
     return out
 
@@ -178,27 +160,8 @@ def _tree(root: Path, objects: int) -> None:
 
 
 def _s3_listing(objects: int, runs: int) -> list[dict[str, Any]]:
-    import logging
-
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "bench",
-               "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-        client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id="bench",
-                              aws_secret_access_key="bench", region_name="us-east-1")
-        client.create_bucket(Bucket="lake")
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda i: client.put_object(Bucket="lake", Key=_uri(i)[len("s3://lake/"):], Body=b"x"),
-                          range(objects)))
-        return [_child(["listing", LAKE, objects], env) for _ in range(runs)]
-    finally:
-        server.stop()
+    with moto_s3("lake", (_uri(i)[len("s3://lake/"):] for i in range(objects))) as env:
+        return [fresh_process(__file__, ["listing", LAKE, objects], env) for _ in range(runs)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         diff = _diff_runs(args.before, args.objects, args.changed, args.runs, work)
         _tree(work / "tree", args.tree_objects)
-        tree = [_child(["listing", str(work / "tree"), args.tree_objects]) for _ in range(args.runs)]
+        tree = [fresh_process(__file__, ["listing", str(work / "tree"), args.tree_objects])
+                for _ in range(args.runs)]
     record = {
         "command": " ".join(["python", "benchmarks/relabel_state.py", *(sys.argv[1:] if argv is None else argv)]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -241,10 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "listing_local_tree": tree,
         "listing_moto_s3": _s3_listing(args.s3_objects, args.runs),
     }
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=1) + "\n")
-    print(json.dumps(record), flush=True)
+    write_record(record, args.out)
     return 0
 
 

@@ -33,6 +33,13 @@ def _each_has_a_counterpart(a: dict, b: dict, count: int, name_a: str, name_b: s
         unused.remove(hits[0])
 
 
+def touch(path: Path, data: bytes = b"x") -> Path:
+    """A file of `data` at `path`, its folders made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
 def tar_bytes(members: dict[str, bytes]) -> bytes:
     """A tar archive (WebDataset layout when the names are key.ext) holding `members`."""
     import io

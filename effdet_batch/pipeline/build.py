@@ -22,7 +22,7 @@ from .datasource import ShardDatasource
 from .readers import ReadOptions
 from .resources import IO_CPUS, actor_calls, detector_share
 from .session import node_cpus
-from .sources import Shard
+from .sources import WorkList
 from .stages import DetectStage, read_and_prepare
 
 __all__ = ["build_dataset", "run_pipeline"]
@@ -43,7 +43,7 @@ def _enable_checkpointing(output: str) -> None:
 
 
 def build_dataset(
-    cfg: PipelineConfig, shards: list[Shard], device: str, labels: LabelSet, reports: ActorReports | None = None
+    cfg: PipelineConfig, shards: WorkList, device: str, labels: LabelSet, reports: ActorReports | None = None
 ) -> ray.data.Dataset:
     """The lazy dataset of output rows for `shards`; `device` is `cuda` or `cpu` for the actors,
     `labels` the run's label set (resolved on the driver); the actors tell `reports` what they run on
@@ -89,7 +89,7 @@ def build_dataset(
 
 
 def run_pipeline(
-    cfg: PipelineConfig, shards: list[Shard], device: str, labels: LabelSet
+    cfg: PipelineConfig, shards: WorkList, device: str, labels: LabelSet
 ) -> tuple[str, ActorReports]:
     """Run the job into `cfg.output` (checkpointed, so a rerun resumes); returns Ray Data's stats and
     what the detector actors reported (device name, precision, their batches), to read while the

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import time
-from collections import Counter
 from dataclasses import asdict
 from datetime import datetime, timezone
 from collections.abc import Iterator
@@ -155,7 +154,7 @@ def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run:
         "input": [redact(i) for i in cfg.inputs],
         "output": redact(cfg.output),
         "started": started,
-        "shards": dict(Counter(s.kind for s in shards)),
+        "shards": shards.counts(),
         "batch_size": cfg.batch_size,
         "decode": cfg.decode,
     }

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError
 from ..listing import list_files
-from ..pipeline.sources import is_image_name
+from ..pipeline.sources import kinds_of
 from ..uri import join, redact
 
 __all__ = ["STATE_DIR", "STATE_SCHEMA", "list_lake", "changed_objects", "load_state", "save_state", "load_pending",
@@ -30,10 +30,10 @@ STATE_SCHEMA = pa.schema([("uri", pa.string()), ("size", pa.int64()), ("version"
 def list_lake(lake: str, exclude: tuple[str, ...] = ()) -> pa.Table:
     """Every image object under `lake`, at any depth, with its size and version (`STATE_SCHEMA`);
     prefixes in `exclude` (the labels' own output, when kept in the lake) left out."""
-    found = list_files(lake, "lake", keep=is_image_name, exclude=exclude, detail=True)
+    found = list_files(lake, "lake", exclude=exclude)
     if found.is_file:
         raise InputError(f"lake {redact(lake)} is a file: give the folder or prefix of the images")
-    return pa.table([found.uris, found.sizes, found.versions], schema=STATE_SCHEMA)
+    return found.files.filter(pc.is_valid(kinds_of(found.files["uri"], ("files",)))).cast(STATE_SCHEMA)
 
 
 def changed_objects(current: pa.Table, previous: pa.Table) -> tuple[list[str], list[str]]:

@@ -10,18 +10,13 @@ from effdet_batch.listing import is_metadata, list_files
 from effdet_batch.pipeline.sources import resolve_inputs
 from effdet_batch.relabel import list_lake
 from jobs import infer as infer_cli
-
-
-def _touch(path, data=b"x"):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+from tests.helpers import touch
 
 
 def test_metadata_names_are_skipped_unless_asked_for(tmp_path):
     for name in ["a.jpg", "deep/b.jpg", ".DS_Store", "_SUCCESS", "_checkpoint/x.jpg", "deep/.hidden/c.jpg",
                  "out/_manifest-r1.json", "out/part-0.parquet"]:
-        _touch(tmp_path / name)
+        touch(tmp_path / name)
     found = list_files(str(tmp_path), "input").uris
     assert found == sorted(str(tmp_path / n) for n in ["a.jpg", "deep/b.jpg", "out/part-0.parquet"])
     assert list_files(str(tmp_path), "report input", pattern="_manifest-*.json").uris == [
@@ -36,7 +31,7 @@ def test_metadata_names_are_skipped_unless_asked_for(tmp_path):
 def test_inputs_and_the_lake_leave_the_output_out(tmp_path):
     lake = tmp_path / "lake"
     for name in ["x.jpg", "sub/y.png", "labels/part-0.parquet", "labels/more/z.jpg", "labelsets/w.jpg"]:
-        _touch(lake / name)
+        touch(lake / name)
     shards = resolve_inputs([str(lake)], exclude=(str(lake / "labels"),))
     assert [s.uri for s in shards] == [str(lake / n) for n in ["labelsets/w.jpg", "sub/y.png", "x.jpg"]]
     listed = list_lake(str(lake), exclude=(str(lake / "labels"),))
