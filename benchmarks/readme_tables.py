@@ -67,35 +67,66 @@ def pipeline_table() -> str:
     return "\n".join([head, "", *rows])
 
 
+def _runs(values: list[float], fmt: str = "{:.1f}") -> str:
+    """A figure of each run, in the order they ran."""
+    return ", ".join(fmt.format(v) for v in values)
+
+
 def relabel_table() -> str:
     name = "relabel_state_cpu_2026-12-02.json"
     record = _record(name)
     diff = record["diff"]
-
-    def runs(values: list[float], fmt: str = "{:.1f}") -> str:
-        return ", ".join(fmt.format(v) for v in values)
-
     rows = ["| state.py | seconds per run | driver peak RSS per run (MiB) | of it, imports + listing (MiB) |",
             "|---|---|---|---|"]
     for which, what in (("before", "before: dicts of tuples"), ("after", "after: Arrow arrays")):
         measured = diff.get(which, [])
         if measured:
-            rows.append(f"| {what} | {runs([m['seconds'] for m in measured])} | "
-                        f"{runs([m['peak_rss_mib'] for m in measured], '{:.0f}')} | "
-                        f"{runs([m['rss_after_listing_mib'] for m in measured], '{:.0f}')} |")
+            rows.append(f"| {what} | {_runs([m['seconds'] for m in measured])} | "
+                        f"{_runs([m['peak_rss_mib'] for m in measured], '{:.0f}')} | "
+                        f"{_runs([m['rss_after_listing_mib'] for m in measured], '{:.0f}')} |")
     rows += ["", "| `list_files(detail=True)` | objects | objects/s per run | RSS per object held (bytes) |",
              "|---|---|---|---|"]
     for key, what in (("listing_local_tree", "local tree"), ("listing_moto_s3", "moto S3 (loopback)")):
         measured = record[key]
-        rows.append(f"| {what} | {measured[0]['objects']:,} | {runs([m['objects_per_second'] for m in measured], '{:,}')} "
-                    f"| {runs([m['rss_added_bytes_per_object'] for m in measured], '{:,}')} |")
+        rows.append(f"| {what} | {measured[0]['objects']:,} | {_runs([m['objects_per_second'] for m in measured], '{:,}')} "
+                    f"| {_runs([m['rss_added_bytes_per_object'] for m in measured], '{:,}')} |")
     head = (f"{diff['objects']:,} objects, {diff['changed']:,} changed ({diff['new']} new, {diff['rewritten']} "
             f"rewritten), the listing generated, the state a local Parquet file; {_source(name, record)}:")
     return "\n".join([head, "", *rows])
 
 
+def work_list_table() -> str:
+    name = "work_list_cpu_2026-12-02.json"
+    record = _record(name)
+
+    def runs(measured: list[dict], key: str, fmt: str) -> str:
+        return _runs([m[key] for m in measured], fmt)
+
+    rows = ["| inputs | code | seconds per run (resolve, read tasks) | driver peak RSS per run (MiB) | "
+            "of it, after the imports (MiB) |", "|---|---|---|---|---|"]
+    objects = f"{record['objects']:,}"
+    inputs = ((f"tree of {objects} files, and its first folder again", record["tree"]),
+              (f"manifest of {objects} URIs", record["manifest"]),
+              (f"moto S3 (loopback), {record['moto_s3'][0]['shards']:,} objects", {"after": record["moto_s3"]}))
+    for what, measured in inputs:
+        for which, code in (("before", "before: Python objects"), ("after", "after: Arrow columns")):
+            if measured.get(which):
+                m = measured[which]
+                times = ", ".join(f"{r['seconds']:.1f} ({r['resolve_seconds']:.1f}, {r['read_tasks_seconds']:.1f})"
+                                  for r in m)
+                rows.append(f"| {what} | {code} | {times} | {runs(m, 'peak_rss_mib', '{:.0f}')} | "
+                            f"{runs(m, 'rss_after_imports_mib', '{:.0f}')} |")
+    read = record["manifest_read_task"]
+    rows.append(f"| the manifest's read task (a worker: {read[0]['rows']:,} rows) | after | "
+                f"{runs(read, 'seconds', '{:.1f}')} | {runs(read, 'peak_rss_mib', '{:.0f}')} | "
+                f"{runs(read, 'rss_after_imports_mib', '{:.0f}')} |")
+    head = (f"{record['folders']:,} folders, read tasks at Ray Data's parallelism for the machine's CPUs, "
+            f"before = {record['before']}; {_source(name, record)}:")
+    return "\n".join([head, "", *rows])
+
+
 TABLES: dict[str, Callable[[], str]] = {"decode": decode_table, "model": model_table, "pipeline": pipeline_table,
-                                        "relabel": relabel_table}
+                                        "relabel": relabel_table, "work_list": work_list_table}
 
 
 def _block(name: str) -> re.Pattern:
