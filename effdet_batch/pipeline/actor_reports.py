@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .batch_times import Batch, BatchFigures, batch_figures
 
@@ -36,7 +37,10 @@ class ActorReports:
     what they reported, read on the driver after the run."""
 
     def __init__(self) -> None:
-        self._collector = _Collector.remote()
+        # On the driver's node: a worker node may be lost mid-run (the driver's cannot be without
+        # the run), and the detector actors restarted elsewhere must still find it.
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self._collector = _Collector.options(scheduling_strategy=here).remote()
 
     def __call__(self, report: dict[str, Any]) -> None:
         ray.get(self._collector.add.remote(report))

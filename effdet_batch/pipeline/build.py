@@ -35,12 +35,17 @@ def checkpoint_path(output: str) -> str:
     return join(output, CHECKPOINT_DIR)
 
 
-def _enable_checkpointing(output: str) -> None:
+def _configure_run(output: str) -> None:
     """Rows are committed with their Parquet file and a rerun skips the committed images. The
-    checkpoint is kept after success, so rerunning a finished command writes nothing twice."""
-    ray.data.DataContext.get_current().checkpoint_config = CheckpointConfig(
+    checkpoint is kept after success, so rerunning a finished command writes nothing twice.
+
+    No block may be given up on (Ray Data's `max_errored_blocks`, 0 by default): a dropped block
+    would be images without a row. A lost node's blocks are redone elsewhere instead."""
+    context = ray.data.DataContext.get_current()
+    context.checkpoint_config = CheckpointConfig(
         id_column="image_id", checkpoint_path=checkpoint_path(output), delete_checkpoint_on_success=False
     )
+    context.max_errored_blocks = 0
 
 
 def build_dataset(
@@ -103,7 +108,7 @@ def run_pipeline(
     """Run the job into `cfg.output` (checkpointed, so a rerun resumes); returns Ray Data's stats and
     what the detector actors reported (device name, precision, their batches), to read while the
     session lasts."""
-    _enable_checkpointing(cfg.output)
+    _configure_run(cfg.output)
     reports = ActorReports()
     dataset = build_dataset(cfg, shards, device, labels, reports)
     dataset.write_parquet(cfg.output, min_rows_per_file=cfg.rows_per_file, ray_remote_args={"num_cpus": IO_CPUS})

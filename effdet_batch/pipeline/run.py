@@ -170,10 +170,11 @@ def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run:
     import fsspec
 
     from .build import run_pipeline
-    from .session import cluster_gpus, cluster_nodes, connect, disconnect
+    from .session import cluster_gpus, cluster_nodes, connect, disconnect, node_table, nodes_lost
 
     connected = connect(address, env)
     try:
+        nodes_at_start = node_table()
         gpus = cluster_gpus()
         device = cfg.device if cfg.device != "auto" else ("cuda" if gpus else "cpu")
         stats, reports = run_pipeline(cfg, shards, device, labels)
@@ -181,6 +182,7 @@ def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run:
         described = _described(reports.collected())
         batches = reports.figures(started_at)  # steady-state speed, start-up, decode cost per image
         device_count = gpus if device.startswith("cuda") else cluster_nodes()  # what the cost report prices
+        lost = nodes_lost(nodes_at_start)  # their work was retried on the others
     except Exception as exc:
         log.error("run %s stopped", cfg.run_id, exc_info=exc)  # the whole trace, for a bug report
         raise RunError(f"run {cfg.run_id} stopped: {cause_line(exc)}. "
@@ -199,6 +201,7 @@ def _run(cfg: PipelineConfig, env: dict[str, str], address: str | None, dry_run:
         images_per_second=round(written / wall, 3) if wall > 0 else None,
         device=device,
         device_count=device_count,
+        nodes_lost=lost,
         **described,
         **asdict(batches),
         config={k: v for k, v in asdict(cfg).items() if k not in ("weights", "inputs", "output", "s3_endpoint",

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import ray
 
-__all__ = ["connect", "disconnect", "start_data_services", "cluster_gpus", "cluster_nodes", "node_cpus"]
+__all__ = ["connect", "disconnect", "start_data_services", "cluster_gpus", "cluster_nodes", "node_cpus",
+           "node_table", "nodes_lost"]
 
 
 def connect(address: str | None, worker_env: dict[str, str] | None = None) -> bool:
@@ -39,3 +40,15 @@ def cluster_nodes() -> int:
 def node_cpus() -> int:
     """CPUs of the largest live node: what one node can give the actors placed on it."""
     return max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
+
+
+def node_table() -> dict[str, bool]:
+    """Every node Ray knows of, dead ones too: node id -> alive."""
+    return {n["NodeID"]: n["Alive"] for n in ray.nodes()}
+
+
+def nodes_lost(before: dict[str, bool]) -> list[dict[str, str]]:
+    """The nodes, from Ray's node table, that were alive in `before` (a `node_table()` taken at
+    the run's start) or joined since, and are dead now: id, address and Ray's reason."""
+    return [{"node_id": n["NodeID"], "address": n["NodeManagerAddress"], "reason": n.get("DeathReasonMessage", "")}
+            for n in ray.nodes() if not n["Alive"] and before.get(n["NodeID"], True)]

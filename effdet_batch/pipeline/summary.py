@@ -55,6 +55,7 @@ class RunSummary:
     images_per_second: float | None = None
     device: str | None = None
     device_count: int | None = None
+    nodes_lost: list[dict[str, str]] | None = None  # nodes that died during the run: node_id, address, reason
     device_name: str | None = None
     precision: str | None = None
     batches: int | None = None
@@ -109,6 +110,9 @@ def summary_text(summary: RunSummary, failures_shown: int = 5) -> str:
         f"  device   {s.device} x{s.device_count} ({s.device_name}), {s.precision}, batch {s.batch_size}",
         f"  output   {s.output}  (manifest _manifest-{s.run_id}.json)",
     ]
+    for node in s.nodes_lost or []:
+        lines.append(f"  lost     node {node['address']} ({node['node_id'][:12]}) during the run; its work was "
+                     f"redone on the others: {node['reason']}")
     for failure in s.failures[:failures_shown]:
         lines.append(f"  failed   {failure['image_id']}: {failure['error']}")
     if (s.images_failed or 0) > failures_shown:

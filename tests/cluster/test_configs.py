@@ -75,8 +75,8 @@ def _check(path: Path, doc: dict) -> None:
         assert any(t["resources"].get("GPU", 0) >= 1 for t in workers), f"{where}: no GPU node type"
         assert all(t["node_config"].get("InstanceType") for t in types.values()), where
         starts = [c for c in doc["head_start_ray_commands"] + doc["worker_start_ray_commands"] if "ray start" in c]
-        assert len(starts) == 2 and all(c.startswith("RAY_AUTH_MODE=token ray start") for c in starts), \
-            f"{where}: every node starts Ray with token authentication"
+        assert len(starts) == 2 and all("RAY_AUTH_MODE=token" in shlex.split(c.split("ray start")[0])
+                                        for c in starts), f"{where}: every node starts Ray with token authentication"
         assert "RAY_AUTH_TOKEN=" not in path.read_text().split("setup_commands")[-1], f"{where}: a token in the file"
         return
     assert doc["apiVersion"] and (doc["metadata"].get("name") or doc["metadata"].get("generateName")), \
@@ -307,3 +307,18 @@ def test_entrypoints_exist_and_their_arguments_pass_dry_run(s3_env, monkeypatch,
         fs.rm("lake/images/0001.jpg")
         for bucket in created:
             fs.rm(bucket, recursive=True)
+
+
+def test_both_clusters_detect_node_death_alike():
+    # A cluster setting of the head (its GCS), not the job's: the KubeRay head's values (which the
+    # test cluster of tests/ray_cluster.py starts its head with) are the launcher head's too.
+    from tests.ray_cluster import node_death_settings
+
+    settings = node_death_settings()
+    assert set(settings) == {"RAY_health_check_period_ms", "RAY_health_check_timeout_ms",
+                             "RAY_health_check_failure_threshold"}
+    launcher = yaml.safe_load((CLUSTER / "launcher" / "aws-gpu.yaml").read_text())
+    (head_start,) = [c for c in launcher["head_start_ray_commands"] if "ray start" in c]
+    assert dict(w.split("=", 1) for w in shlex.split(head_start) if w.startswith("RAY_health")) == settings
+    for command in launcher["worker_start_ray_commands"]:
+        assert "health_check" not in command  # the GCS reads them; a worker's copy would do nothing
