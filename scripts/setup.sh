@@ -4,10 +4,14 @@
 # constraints changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Headless Chromium for the tests that open the project's pages (gallery, evaluation, churn,
-# report) as a person would; Debian's package, where the machine runs as root with apt.
-if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# Debian packages the tests use, where the machine runs as root with apt: headless Chromium for
+# the tests that open the project's pages (gallery, evaluation, churn, report) as a person would,
+# and iproute2 for the multi-host tests' network namespaces (tests/hosts.py).
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v ip >/dev/null || missing+=(iproute2)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 PYTHON=${PYTHON:-python3}
 TORCH_VERSION=${TORCH_VERSION:-$(cat scripts/torch-version)}
