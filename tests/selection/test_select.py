@@ -102,8 +102,9 @@ def test_report_rows_are_the_metrics_and_the_benchmarks_and_say_smoke(selection)
         mine = summary["models"][model]
         assert {k: mine[k] for k in ("AP", "images_per_second", "cost_per_million")} == \
                {k: row[k] for k in ("AP", "images_per_second", "cost_per_million")}
-    # Priced from the steady state: D1 is the slower network, so it costs more per million.
-    assert rows["d0"]["cost_per_million"] < rows["d1"]["cost_per_million"]
+        # Priced from the row's own throughput at the run's price (1 per GPU-hour): a timed figure,
+        # so no order between the models is asserted (a busy machine can slow either).
+        assert row["cost_per_million"] == pytest.approx(1e6 / row["images_per_second"] / 3600)
     assert summary["smoke"] is True and "SMOKE" in summary["warning"]
     assert "SMOKE" in report["notes"][0] and "SMOKE" in (out / "report" / "report.md").read_text()
     assert "SMOKE" in selection["stderr"].split("report: ", 1)[1]  # the one-screen summary
