@@ -69,7 +69,7 @@ def build_dataset(
     # CPUs, one fetch task per actor at a time: each new task worker imports torch on the cores the
     # actors need, and one task already keeps an actor's next batches fetched.
     fetched = work.map_batches(fetch_bytes, batch_size=cfg.batch_size, batch_format="numpy", num_cpus=IO_CPUS,
-                               compute=None if gpu else ray.data.TaskPoolStrategy(size=cfg.actors[1]))
+                               concurrency=None if gpu else cfg.actors[1])
     prepared = fetched.map_batches(
         read_and_prepare,
         # A CPU actor's cores idle while it decodes: its batch is decoded on all of them.
