@@ -1,9 +1,9 @@
-"""A node lost mid-run, on three Ray nodes that are hosts of their own (tests/hosts.py): a head
-and two 2-CPU workers, each in its own network namespace, and moto's S3 on a fourth. `ray job
-submit` runs jobs/infer.py over the lake; once some checkpoints are committed, the worker holding
-the most detector actors is lost, SIGKILLed whole or cut off the network for longer than the
-cluster's node timeout. The job must still finish on the other nodes with every image exactly once,
-and its manifest must name the lost node."""
+"""A node lost mid-run, on Ray nodes that are hosts of their own (tests/hosts.py): a head with no
+CPUs (the drivers only, as on KubeRay) and two 2-CPU workers, each in its own network namespace,
+and moto's S3 on a fourth host. `ray job submit` runs jobs/infer.py over the lake with its detector
+actors on w1; w2 joins and takes some of the work; once checkpoints are committed, w1 is lost,
+SIGKILLed whole or cut off the network until the cluster declares it dead. The job must finish on
+w2 with every image exactly once, and its manifest must name the lost node."""
 import json
 import subprocess
 import time
