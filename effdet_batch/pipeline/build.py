@@ -2,8 +2,7 @@
 
     ShardDatasource    read tasks: shards -> work rows (one per image; ids, and bytes for tar/Parquet)
       [CheckpointFilter added by Ray Data on a rerun: drops images that already have a row]
-      -> fetch_bytes        I/O tasks: image files' bytes, GETs in flight together, ahead of decoding
-      -> read_and_prepare   CPU tasks: decode, letterbox (uint8 canvases travel on)
+      -> read_and_prepare   CPU tasks: read, decode, letterbox (uint8 canvases travel on)
       -> DetectStage        actor pool, model loaded once per actor, GPU when the cluster has one
                             (two batches in flight per GPU actor: upload overlaps compute;
                             a CPU actor runs its batches on its main thread)
@@ -24,7 +23,7 @@ from .readers import ReadOptions
 from .resources import IO_CPUS, actor_calls, detector_share
 from .session import node_cpus
 from .sources import WorkList
-from .stages import DetectStage, fetch_bytes, read_and_prepare
+from .stages import DetectStage, read_and_prepare
 
 __all__ = ["build_dataset", "run_pipeline"]
 
@@ -64,17 +63,9 @@ def build_dataset(
     # does not fuse them). On CPUs it is fused into the detector actor: the cores are the same,
     # and fusing saves a process per task and moving the canvases through the object store.
     stage_cpus, threads = detector_share(gpu, cfg.actors[1], node_cpus())
-    # Reads in a stage of their own: the next batches' GETs wait on storage while this batch
-    # decodes and detects (fused into the detector actor, they would wait in turn with it). On
-    # CPUs, one fetch task per actor at a time: each new task worker imports torch on the cores the
-    # actors need, and one task already keeps an actor's next batches fetched.
-    fetched = work.map_batches(fetch_bytes, batch_size=cfg.batch_size, batch_format="numpy", num_cpus=IO_CPUS,
-                               concurrency=None if gpu else cfg.actors[1])
-    prepared = fetched.map_batches(
+    prepared = work.map_batches(
         read_and_prepare,
-        # A CPU actor's cores idle while it decodes: its batch is decoded on all of them.
-        fn_kwargs={"image_size": spec.image_size, "fill": spec.pretrained.fill, "decode_mode": cfg.decode,
-                   "threads": 1 if gpu else threads},
+        fn_kwargs={"image_size": spec.image_size, "fill": spec.pretrained.fill, "decode_mode": cfg.decode},
         batch_size=cfg.batch_size,
         batch_format="numpy",
         num_cpus=stage_cpus,

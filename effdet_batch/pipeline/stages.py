@@ -1,7 +1,6 @@
 """Pipeline stages as plain callables over batches (dict of numpy arrays); no Ray in here.
 
-    fetch_bytes:       work rows (readers.WORK_SCHEMA)   -> the same, with every image file's bytes
-    read_and_prepare:  work rows                          -> + {canvas, scale, width, height,
+    read_and_prepare:  work rows (readers.WORK_SCHEMA)   -> + {canvas, scale, width, height,
                                                               decode_cpu_seconds, image_bytes}
     DetectStage:       prepared batch                     -> output rows (OUTPUT_SCHEMA)
 
@@ -14,7 +13,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -28,69 +26,50 @@ from ..model.detector import device_name
 from ..model.labels import LabelSet
 from .batch_times import Batch
 from .decode import DECODE_MODES, DEFAULT_MAX_PIXELS, DecodeError, decode
-from .readers import WORK_SCHEMA, read_many
+from .readers import read_many
 from .schema import detection_rows, error_rows
 
-__all__ = ["fetch_bytes", "read_and_prepare", "DetectStage"]
+__all__ = ["read_and_prepare", "DetectStage"]
 
 _logger = logging.getLogger(__name__)
 
 
-def _fetched(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The batch's `bytes` and `error` columns once every image file without bytes was read."""
-    data = np.array(batch["bytes"], dtype=object)
-    errors = np.array(batch["error"], dtype=object)
-    unread = [i for i in range(len(data)) if data[i] is None and not errors[i]]
-    for i, got in zip(unread, read_many([str(batch["source_uri"][i]) for i in unread])):
-        if isinstance(got, Exception):
-            errors[i] = f"cannot read {batch['source_uri'][i]}: {first_line(got)}"
-        else:
-            data[i] = got
-    return data, errors
-
-
-def fetch_bytes(batch: dict[str, np.ndarray]) -> pa.Table:
-    """Work rows (WORK_SCHEMA) with the bytes of each image file that came without them (files are
-    read after the resume filter), fetched concurrently; a row whose object cannot be read (vanished,
-    forbidden, too large) gets `cannot read <uri>: <reason>` as its error instead. A table of
-    WORK_SCHEMA: a batch without errors keeps its string-typed error column."""
-    data, errors = _fetched(batch)
-    columns = {**batch, "bytes": data, "error": errors}
-    return pa.Table.from_pydict({f.name: list(columns[f.name]) for f in WORK_SCHEMA}, schema=WORK_SCHEMA)
-
-
 def read_and_prepare(
     batch: dict[str, np.ndarray], image_size: int, fill: Sequence[int], max_pixels: int = DEFAULT_MAX_PIXELS,
-    decode_mode: str = "fast", threads: int = 1
+    decode_mode: str = "fast"
 ) -> dict[str, np.ndarray]:
-    """Decode and letterbox each work row (WORK_SCHEMA), reading its bytes when neither the shard
-    nor `fetch_bytes` did.
+    """Decode and letterbox each work row (WORK_SCHEMA), reading its bytes when the shard did not.
 
     `decode_mode` "fast" decodes JPEGs of at least twice `image_size` reduced (`decode.decode`),
-    "exact" everything at full size; `threads` images are decoded at once (the codecs release the
-    GIL): the cores this stage has. Returns the rows without `bytes`, plus `canvas` uint8
+    "exact" everything at full size. Returns the rows without `bytes`, plus `canvas` uint8
     [B, R, R, 3], `scale` float32 [B] (canvas pixels per full-size pixel), `width`/`height` int32
     [B] (full-size displayed size), `error` ("" when fine), and what each image cost:
-    `decode_cpu_seconds` float64 [B] (decode + letterbox, CPU time of the thread that did it) and
-    `image_bytes` int64 [B] (encoded); failed rows get a blank canvas and keep their error.
+    `decode_cpu_seconds` float64 [B] (decode + letterbox, CPU time of this thread) and `image_bytes`
+    int64 [B] (encoded); failed rows get a blank canvas and keep their error.
     """
     if decode_mode not in DECODE_MODES:
         raise ValueError(f"decode_mode must be one of {DECODE_MODES}, got {decode_mode!r}")
     keep_freed_memory()  # once per worker process: large decodes then reuse their pages (model/cpu.py)
-    data, fetch_errors = _fetched(batch)
-    count = len(batch["image_id"])
+    ids = batch["image_id"]
+    count = len(ids)
     canvases = np.zeros((count, image_size, image_size, 3), np.uint8)
     scales = np.ones(count, np.float32)
     sizes = np.zeros((count, 2), np.int32)
     cpu_seconds = np.zeros(count, np.float64)
     nbytes = np.zeros(count, np.int64)
-    errors = np.array([e or "" for e in fetch_errors], dtype=object)
-
-    def prepare(i: int) -> None:
+    errors = np.array([e or "" for e in batch["error"]], dtype=object)
+    todo = np.flatnonzero(errors == "")
+    # Image files come without their bytes (read after the resume filter): fetch them all at once.
+    unread = [i for i in todo if batch["bytes"][i] is None]
+    fetched = dict(zip(unread, read_many([str(batch["source_uri"][i]) for i in unread])))
+    for i in todo:
+        data = fetched.get(i, batch["bytes"][i])
         began = time.thread_time()
         try:
-            nbytes[i] = len(data[i])
-            image = decode(data[i], image_size if decode_mode == "fast" else None, max_pixels)
+            if isinstance(data, Exception):
+                raise data
+            nbytes[i] = len(data)
+            image = decode(data, image_size if decode_mode == "fast" else None, max_pixels)
             canvases[i], scale = letterbox(image.pixels, image_size, fill)
             # A DCT-scaled pixel is exactly `factor` full-size pixels on a side (libjpeg pads the
             # last block), so the factor maps the canvas back to the full-size image.
@@ -98,15 +77,9 @@ def read_and_prepare(
             sizes[i] = image.size
         except DecodeError as exc:
             errors[i] = str(exc)
+        except (OSError, ValueError) as exc:  # unreadable object: permissions, vanished, network, size
+            errors[i] = f"cannot read {batch['source_uri'][i]}: {first_line(exc)}"
         cpu_seconds[i] = time.thread_time() - began
-
-    todo = np.flatnonzero(errors == "")
-    if threads > 1 and len(todo) > 1:
-        with ThreadPoolExecutor(min(threads, len(todo))) as pool:
-            list(pool.map(prepare, todo))
-    else:
-        for i in todo:
-            prepare(i)
     out = {k: v for k, v in batch.items() if k != "bytes"}
     out.update(canvas=canvases, scale=scales, width=sizes[:, 0], height=sizes[:, 1], error=errors,
                decode_cpu_seconds=cpu_seconds, image_bytes=nbytes)

@@ -8,8 +8,7 @@ from effdet_batch.model import Detector
 from effdet_batch.model.labels import COCO_NAMES
 from effdet_batch.pipeline.decode import decode_image
 from effdet_batch.pipeline.schema import OUTPUT_SCHEMA
-from effdet_batch.pipeline.readers import WORK_SCHEMA
-from effdet_batch.pipeline.stages import DetectStage, fetch_bytes, read_and_prepare
+from effdet_batch.pipeline.stages import DetectStage, read_and_prepare
 
 
 def test_prepare_then_detect_gives_one_row_per_image_with_errors_explained(parity, photos, indoor85):
@@ -47,54 +46,3 @@ def test_prepare_then_detect_gives_one_row_per_image_with_errors_explained(parit
     assert ok["labels"][:3] == [COCO_NAMES.get(c, f"class_{c}") for c in ok["category_ids"][:3]]
     for name in ("empty.jpg", "junk.jpg", "half.jpg"):
         assert rows[name]["error"] and rows[name]["boxes"] is None
-
-
-def test_fetch_reads_the_files_without_bytes_and_keeps_the_work_schema(tmp_path, indoor85):
-    jpeg = (indoor85 / "images" / "2007_000027.jpg").read_bytes()
-    (tmp_path / "a.jpg").write_bytes(jpeg)
-    uris = [str(tmp_path / name) for name in ("a.jpg", "gone.jpg", "inline", "failed")]
-    batch = {"image_id": np.array(uris, dtype=object), "source_uri": np.array(uris, dtype=object),
-             "bytes": np.array([None, None, b"inline bytes", None], dtype=object),
-             "error": np.array([None, None, None, "truncated tar member"], dtype=object)}
-    table = fetch_bytes(batch)
-    assert table.schema.equals(WORK_SCHEMA)
-    rows = table.to_pylist()
-    assert rows[0]["bytes"] == jpeg and rows[0]["error"] is None  # read from its file
-    assert rows[1]["bytes"] is None and rows[1]["error"].startswith(f"cannot read {uris[1]}: ")
-    assert rows[2]["bytes"] == b"inline bytes" and rows[2]["error"] is None  # a tar member's: kept
-    assert rows[3] == {"image_id": uris[3], "source_uri": uris[3], "bytes": None, "error": "truncated tar member"}
-    # A batch without errors keeps a string error column: Ray would give an all-null one no type.
-    fine = fetch_bytes({k: v[:1] for k, v in batch.items()})
-    assert fine.schema.equals(WORK_SCHEMA) and fine.column("error").null_count == 1
-
-
-def test_prepare_decodes_a_batch_on_its_threads_with_the_same_results(photos, monkeypatch):
-    import threading
-
-    from effdet_batch.pipeline import stages
-    from tests.pipeline.test_decode import jpeg_bytes
-
-    files = [jpeg_bytes(p) for p in photos] * 2
-    batch = {"image_id": np.array([f"{i}.jpg" for i in range(len(files))], dtype=object),
-             "source_uri": np.array([f"{i}.jpg" for i in range(len(files))], dtype=object),
-             "bytes": np.array(files, dtype=object), "error": np.array([None] * len(files), dtype=object)}
-    one = read_and_prepare(batch, 512, (124, 116, 104))
-    running, peak, lock, decode = [0], [0], threading.Lock(), stages.decode
-
-    def counted(*args):  # how many decodes run at once
-        with lock:
-            running[0] += 1
-            peak[0] = max(peak[0], running[0])
-        time.sleep(0.02)
-        try:
-            return decode(*args)
-        finally:
-            with lock:
-                running[0] -= 1
-
-    monkeypatch.setattr(stages, "decode", counted)
-    two = read_and_prepare(batch, 512, (124, 116, 104), threads=2)
-    assert peak[0] == 2
-    for key in ("canvas", "scale", "width", "height", "error", "image_bytes"):
-        np.testing.assert_array_equal(one[key], two[key])
-    assert (two["decode_cpu_seconds"] > 0).all()
