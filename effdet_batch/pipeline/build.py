@@ -2,7 +2,8 @@
 
     ShardDatasource    read tasks: shards -> work rows (one per image; ids, and bytes for tar/Parquet)
       [CheckpointFilter added by Ray Data on a rerun: drops images that already have a row]
-      -> read_and_prepare   CPU tasks: read, decode, letterbox (uint8 canvases travel on)
+      -> read_and_prepare   CPU tasks: read (a batch's GETs in flight together), decode, letterbox
+                            (uint8 canvases travel on)
       -> DetectStage        actor pool, model loaded once per actor, GPU when the cluster has one
                             (two batches in flight per GPU actor: upload overlaps compute;
                             a CPU actor runs its batches on its main thread)
@@ -65,7 +66,9 @@ def build_dataset(
     stage_cpus, threads = detector_share(gpu, cfg.actors[1], node_cpus())
     prepared = work.map_batches(
         read_and_prepare,
-        fn_kwargs={"image_size": spec.image_size, "fill": spec.pretrained.fill, "decode_mode": cfg.decode},
+        # A CPU actor's cores idle while it decodes: its batch is decoded on all of them.
+        fn_kwargs={"image_size": spec.image_size, "fill": spec.pretrained.fill, "decode_mode": cfg.decode,
+                   "threads": 1 if gpu else threads},
         batch_size=cfg.batch_size,
         batch_format="numpy",
         num_cpus=stage_cpus,

@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -34,42 +35,52 @@ __all__ = ["read_and_prepare", "DetectStage"]
 _logger = logging.getLogger(__name__)
 
 
+def _fetched(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The batch's `bytes` and `error` columns once every image file without bytes was read
+    (concurrently); an object that cannot be read gets `cannot read <uri>: <reason>`."""
+    data = np.array(batch["bytes"], dtype=object)
+    errors = np.array(batch["error"], dtype=object)
+    unread = [i for i in range(len(data)) if data[i] is None and not errors[i]]
+    for i, got in zip(unread, read_many([str(batch["source_uri"][i]) for i in unread])):
+        if isinstance(got, Exception):
+            errors[i] = f"cannot read {batch['source_uri'][i]}: {first_line(got)}"
+        else:
+            data[i] = got
+    return data, errors
+
+
 def read_and_prepare(
     batch: dict[str, np.ndarray], image_size: int, fill: Sequence[int], max_pixels: int = DEFAULT_MAX_PIXELS,
-    decode_mode: str = "fast"
+    decode_mode: str = "fast", threads: int = 1
 ) -> dict[str, np.ndarray]:
-    """Decode and letterbox each work row (WORK_SCHEMA), reading its bytes when the shard did not.
+    """Decode and letterbox each work row (readers.WORK_SCHEMA), reading its bytes when the shard
+    did not (image files are read after the resume filter, all of a batch's at once).
 
     `decode_mode` "fast" decodes JPEGs of at least twice `image_size` reduced (`decode.decode`),
-    "exact" everything at full size. Returns the rows without `bytes`, plus `canvas` uint8
+    "exact" everything at full size; `threads` images are decoded at once (the codecs release the
+    GIL): the cores this stage has. Returns the rows without `bytes`, plus `canvas` uint8
     [B, R, R, 3], `scale` float32 [B] (canvas pixels per full-size pixel), `width`/`height` int32
     [B] (full-size displayed size), `error` ("" when fine), and what each image cost:
-    `decode_cpu_seconds` float64 [B] (decode + letterbox, CPU time of this thread) and `image_bytes`
-    int64 [B] (encoded); failed rows get a blank canvas and keep their error.
+    `decode_cpu_seconds` float64 [B] (decode + letterbox, CPU time of the thread that did it) and
+    `image_bytes` int64 [B] (encoded); failed rows get a blank canvas and keep their error.
     """
     if decode_mode not in DECODE_MODES:
         raise ValueError(f"decode_mode must be one of {DECODE_MODES}, got {decode_mode!r}")
     keep_freed_memory()  # once per worker process: large decodes then reuse their pages (model/cpu.py)
-    ids = batch["image_id"]
-    count = len(ids)
+    data, fetch_errors = _fetched(batch)
+    count = len(batch["image_id"])
     canvases = np.zeros((count, image_size, image_size, 3), np.uint8)
     scales = np.ones(count, np.float32)
     sizes = np.zeros((count, 2), np.int32)
     cpu_seconds = np.zeros(count, np.float64)
     nbytes = np.zeros(count, np.int64)
-    errors = np.array([e or "" for e in batch["error"]], dtype=object)
-    todo = np.flatnonzero(errors == "")
-    # Image files come without their bytes (read after the resume filter): fetch them all at once.
-    unread = [i for i in todo if batch["bytes"][i] is None]
-    fetched = dict(zip(unread, read_many([str(batch["source_uri"][i]) for i in unread])))
-    for i in todo:
-        data = fetched.get(i, batch["bytes"][i])
+    errors = np.array([e or "" for e in fetch_errors], dtype=object)
+
+    def prepare(i: int) -> None:
         began = time.thread_time()
         try:
-            if isinstance(data, Exception):
-                raise data
-            nbytes[i] = len(data)
-            image = decode(data, image_size if decode_mode == "fast" else None, max_pixels)
+            nbytes[i] = len(data[i])
+            image = decode(data[i], image_size if decode_mode == "fast" else None, max_pixels)
             canvases[i], scale = letterbox(image.pixels, image_size, fill)
             # A DCT-scaled pixel is exactly `factor` full-size pixels on a side (libjpeg pads the
             # last block), so the factor maps the canvas back to the full-size image.
@@ -77,9 +88,15 @@ def read_and_prepare(
             sizes[i] = image.size
         except DecodeError as exc:
             errors[i] = str(exc)
-        except (OSError, ValueError) as exc:  # unreadable object: permissions, vanished, network, size
-            errors[i] = f"cannot read {batch['source_uri'][i]}: {first_line(exc)}"
         cpu_seconds[i] = time.thread_time() - began
+
+    todo = np.flatnonzero(errors == "")
+    if threads > 1 and len(todo) > 1:
+        with ThreadPoolExecutor(min(threads, len(todo))) as pool:
+            list(pool.map(prepare, todo))
+    else:
+        for i in todo:
+            prepare(i)
     out = {k: v for k, v in batch.items() if k != "bytes"}
     out.update(canvas=canvases, scale=scales, width=sizes[:, 0], height=sizes[:, 1], error=errors,
                decode_cpu_seconds=cpu_seconds, image_bytes=nbytes)

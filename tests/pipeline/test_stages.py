@@ -46,3 +46,50 @@ def test_prepare_then_detect_gives_one_row_per_image_with_errors_explained(parit
     assert ok["labels"][:3] == [COCO_NAMES.get(c, f"class_{c}") for c in ok["category_ids"][:3]]
     for name in ("empty.jpg", "junk.jpg", "half.jpg"):
         assert rows[name]["error"] and rows[name]["boxes"] is None
+
+
+def test_prepare_reads_the_files_that_came_without_bytes(tmp_path, indoor85):
+    jpeg = (indoor85 / "images" / "2007_000027.jpg").read_bytes()
+    (tmp_path / "a.jpg").write_bytes(jpeg)
+    uris = [str(tmp_path / name) for name in ("a.jpg", "gone.jpg", "inline", "failed")]
+    batch = {"image_id": np.array(uris, dtype=object), "source_uri": np.array(uris, dtype=object),
+             "bytes": np.array([None, None, b"inline bytes", None], dtype=object),
+             "error": np.array([None, None, None, "truncated tar member"], dtype=object)}
+    prepared = read_and_prepare(batch, 512, (124, 116, 104))
+    assert prepared["error"][0] == "" and prepared["image_bytes"][0] == len(jpeg)  # read from its file
+    assert (prepared["width"][0], prepared["height"][0]) == (640, 480)
+    assert prepared["error"][1].startswith(f"cannot read {uris[1]}: ")  # vanished: its own row
+    assert prepared["error"][2].startswith("not an image") and prepared["image_bytes"][2] == len(b"inline bytes")
+    assert prepared["error"][3] == "truncated tar member"  # the shard's error is kept, nothing read
+
+
+def test_prepare_decodes_a_batch_on_its_threads_with_the_same_results(photos, monkeypatch):
+    import threading
+
+    from effdet_batch.pipeline import stages
+    from tests.pipeline.test_decode import jpeg_bytes
+
+    files = [jpeg_bytes(p) for p in photos] * 2
+    batch = {"image_id": np.array([f"{i}.jpg" for i in range(len(files))], dtype=object),
+             "source_uri": np.array([f"{i}.jpg" for i in range(len(files))], dtype=object),
+             "bytes": np.array(files, dtype=object), "error": np.array([None] * len(files), dtype=object)}
+    one = read_and_prepare(batch, 512, (124, 116, 104))
+    running, peak, lock, decode = [0], [0], threading.Lock(), stages.decode
+
+    def counted(*args):  # how many decodes run at once
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.02)
+        try:
+            return decode(*args)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(stages, "decode", counted)
+    two = read_and_prepare(batch, 512, (124, 116, 104), threads=2)
+    assert peak[0] == 2
+    for key in ("canvas", "scale", "width", "height", "error", "image_bytes"):
+        np.testing.assert_array_equal(one[key], two[key])
+    assert (two["decode_cpu_seconds"] > 0).all()
