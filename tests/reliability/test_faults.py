@@ -136,6 +136,9 @@ def test_outage_past_the_retries_stops_with_one_line_and_the_rerun_resumes(outag
     # A commit the outage cut in half (the checkpoint copied, its pending file not yet deleted)
     # counts as not committed (see `committed_checkpoints`).
     assert json.loads(rerun.stdout.strip().splitlines()[-1])["images_total"] == IMAGES - len(committed)
+    # The outage stopped the run: no image read during it was given up as unreadable.
+    errors = pds.dataset(f"{labels}/run", filesystem=fs, format="parquet").to_table(columns=["error"])["error"]
+    assert errors.null_count == IMAGES, [e for e in errors.to_pylist() if e][:3]
 
 
 def _processes(title: str) -> set[int]:
