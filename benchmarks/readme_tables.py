@@ -67,6 +67,47 @@ def pipeline_table() -> str:
     return "\n".join([head, "", *rows])
 
 
+def lakes_table() -> str:
+    name = "pipeline_lakes_cpu_2026-12-02.json"
+    record = _record(name)
+    runs = record["runs"]
+    first = runs[0]
+
+    def listed(values: list[float]) -> str:
+        return ", ".join(f"{v:.2f}" for v in values)
+
+    def with_median(values: list[float]) -> str:
+        return f"{listed(values)} ({statistics.median(values):.2f})"
+
+    groups: dict[tuple, list[tuple[dict, dict]]] = {}
+    for run in runs:
+        for store in run["stores"]:
+            groups.setdefault((run["lake"]["name"], run["lake"]["images"], store["store"]), []).append((run, store))
+    rows = ["| lake | images | store | pipeline images/s | detect images/s | pipeline / detect (median) | "
+            "after the first batch / detect (median) | S3 / local (median) |", "|---|---|---|---|---|---|---|---|"]
+    for (lake, images, store), measured in groups.items():
+        over_local = [s["over_local"] for _, s in measured if "over_local" in s]
+        steady = [s["steady_images_per_second"] / r["detect_images_per_second"] for r, s in measured]
+        rows.append(f"| {lake} | {images} | {store} | {listed([s['pipeline_images_per_second'] for _, s in measured])} "
+                    f"| {listed([r['detect_images_per_second'] for r, _ in measured])} "
+                    f"| {with_median([s['over_detect'] for _, s in measured])} | {with_median(steady)} "
+                    f"| {with_median(over_local) if over_local else ''} |")
+    kinds: dict[str, list[dict]] = {}
+    for run in runs:
+        for kind, figures in run["lake"]["kinds"].items():
+            kinds.setdefault(kind, []).append(figures)
+    rows += ["", "| kind of file | pixels | mean bytes | decode + letterbox ms per image (median) |", "|---|---|---|---|"]
+    rows += [f"| {kind} | {f[0]['pixels'][0]}×{f[0]['pixels'][1]} | {f[0]['mean_bytes']:,} | "
+             f"{statistics.median(x['decode_ms_per_image'] for x in f):.0f} |" for kind, f in kinds.items()]
+    dates = sorted(str(r["date"])[:10] for r in runs)
+    machine = first["machine"]
+    commands = "; ".join(f"`{c}`" for c in record["commands"])
+    head = (f"D0, {first['precision']}, batch {first['batch_size']}, {first['actors']} actor, each run a fresh process, "
+            f"S3 {first['stores'][-1].get('delay_ms', 50)} ms away; {commands}, {machine['cores']}-core "
+            f"{machine['cpu']}, {dates[0]} (`benchmarks/results/{name}`):")
+    return "\n".join([head, "", *rows])
+
+
 def _runs(values: list[float], fmt: str = "{:.1f}") -> str:
     """A figure of each run, in the order they ran."""
     return ", ".join(fmt.format(v) for v in values)
@@ -125,7 +166,7 @@ def work_list_table() -> str:
     return "\n".join([head, "", *rows])
 
 
-TABLES: dict[str, Callable[[], str]] = {"decode": decode_table, "model": model_table, "pipeline": pipeline_table,
+TABLES: dict[str, Callable[[], str]] = {"decode": decode_table, "model": model_table, "pipeline": pipeline_table, "lakes": lakes_table,
                                         "relabel": relabel_table, "work_list": work_list_table}
 
 

@@ -1,5 +1,5 @@
-"""Throughput benchmarks: the forward pass alone, `Detector.predict`, the whole inference job, and
-decoding 12 MP JPEGs (`--decode fast` against `exact`).
+"""Throughput benchmarks: the forward pass alone, `Detector.predict`, `Detector.detect`, and decoding
+12 MP JPEGs (`--decode fast` against `exact`); the whole inference job is `pipeline_benchmark`'s.
 
 Each measurement is one record (a dict, printed as a JSON line by `jobs/benchmark.py`) with the
 images/s, batch latency percentiles and peak memory of the device, so that cost tables can be
@@ -23,9 +23,10 @@ from .errors import ConfigError, first_line
 from .model import Detector, letterbox, model_info
 from .model.detector import PRECISIONS, device_name
 from .pipeline.sources import is_image_name
+from .synthetic_lake import PHONE_PHOTO, phone_photo_jpeg
 
-__all__ = ["benchmark_model", "benchmark_pipeline", "benchmark_decode", "phone_photo_jpeg", "phone_photo_jpegs",
-           "load_images", "machine", "time_calls", "KINDS"]
+__all__ = ["benchmark_model", "benchmark_decode", "phone_photo_jpegs", "load_images", "machine", "time_calls",
+           "KINDS"]
 
 def load_images(folder: Path | None, count: int, seed: int = 0) -> list[np.ndarray]:
     """`count` RGB images cycled from `folder`, or seeded 640x480 noise when there is none."""
@@ -177,88 +178,6 @@ def _reference_record(detector: Detector, x: torch.Tensor, batch_size: int, warm
     record = _record("reference_forward", detector, batch_size, time_calls(forward, detector.device, warmup,
                                                                            iterations))
     return {**record, "weights": "effdet random init", "compiled": False, "effdet": effdet.__version__}
-
-
-def benchmark_pipeline(
-    name: str,
-    *,
-    folder: Path | None,
-    count: int,
-    batch_size: int = 8,
-    device: str = "cpu",
-    precision: str = "auto",
-    weights: str | None = "random",
-    actors: int = 1,
-    workdir: Path,
-) -> dict[str, Any]:
-    """End-to-end images/s of the inference job on `count` image files (local Ray and its Ray
-    Data services started before the clock), against `Detector.predict` on the same images
-    pre-decoded, in one run."""
-    from .pipeline import PipelineConfig, run_inference
-    from .pipeline.session import connect, start_data_services
-    from .pipeline.decode import decode_image
-
-    sources = sorted(p for p in folder.iterdir() if is_image_name(p.name)) if folder else []
-    if not sources:
-        raise ValueError(f"no images in {folder}: the pipeline benchmark reads real image files")
-    inputs = workdir / "images"
-    inputs.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        source = sources[i % len(sources)]
-        (inputs / f"{i:06d}{source.suffix.lower()}").write_bytes(source.read_bytes())
-
-    # Cluster start is not part of the measurement, and a cluster that has run a job already has
-    # Ray Data's own actors; the job's detector actors and tasks are started on the clock.
-    connect(None)
-    start_data_services()
-    cfg = PipelineConfig(model=name, inputs=(str(inputs),), output=str(workdir / "out"), weights=weights,
-                         batch_size=batch_size, precision=precision, device=device, actors=(actors, actors))
-    summary = run_inference(cfg)
-
-    detector = Detector(name, checkpoint=weights, device=device, precision=precision)
-    images = [decode_image(p.read_bytes()) for p in sorted(inputs.iterdir())]
-    batches = [images[i:i + batch_size] for i in range(0, count, batch_size)]
-    detector.predict(batches[0])  # warm-up: predict is timed warm; the job's first batch is on its clock
-    start = time.perf_counter()
-    for batch in batches:
-        detector.predict(batch)
-    _sync(detector.device)
-    predict_ips = count / (time.perf_counter() - start)
-    return {
-        "benchmark": "pipeline",
-        "model": detector.spec.name,
-        "device": detector.device.type,
-        "device_name": device_name(detector.device),
-        "precision": detector.precision,
-        "batch_size": batch_size,
-        "actors": actors,
-        "images": count,
-        "images_ok": summary.images_ok,
-        "pipeline_images_per_second": summary.images_per_second,
-        "pipeline_wall_seconds": summary.wall_seconds,
-        "predict_images_per_second": round(predict_ips, 3),
-        "ratio": round(summary.images_per_second / predict_ips, 3),
-        "torch": torch.__version__,
-    }
-
-
-# A phone photo's size: 12 MP, 4:3.
-PHONE_PHOTO = (4032, 3024)
-
-
-def phone_photo_jpeg(photo: np.ndarray, seed: int = 0, size: tuple[int, int] = PHONE_PHOTO, noise: float = 3.0,
-                     quality: int = 92) -> bytes:
-    """`photo` upscaled (bicubic) to `size`, with sensor-like noise (Gaussian, `noise` grey levels
-    per pixel and channel: a smooth upscale alone would flatter DCT scaling), as a camera-quality JPEG."""
-    import io
-
-    from PIL import Image
-
-    big = np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.BICUBIC), dtype=np.float32)
-    big += np.random.default_rng(seed).normal(0.0, noise, big.shape).astype(np.float32)
-    buf = io.BytesIO()
-    Image.fromarray(np.clip(big + 0.5, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
 
 
 @contextlib.contextmanager

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from effdet_batch.loopback_s3 import S3_CREDENTIALS
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EFFDET_BATCH_SHARED", REPO.parent / "shared"))
 
@@ -62,14 +64,6 @@ def s3_server():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
-
-
-S3_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
 
 
 @pytest.fixture(scope="module")

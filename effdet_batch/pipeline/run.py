@@ -23,7 +23,7 @@ from .lease import OutputLease
 from .sources import resolve_inputs
 from .summary import RunSummary, manifest_uri, read_manifests
 
-__all__ = ["run_inference", "storage_environment", "check_writable", "earlier_decode_modes",
+__all__ = ["run_inference", "environment", "storage_environment", "check_writable", "earlier_decode_modes",
            "storage_env"]
 
 log = logging.getLogger(__name__)
@@ -112,20 +112,44 @@ def _count_rows(output: str, run_id: str) -> tuple[int, int, list[tuple[str, str
 
 
 @contextlib.contextmanager
-def storage_environment(s3_endpoint: str | None) -> Iterator[dict[str, str]]:
-    """`storage_env` set in this process while the block runs (the driver lists, probes and counts
-    through it), and the previous values back afterwards: a library call leaves no trace."""
-    env = storage_env(s3_endpoint)
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """`values` in this process's environment while the block runs, the previous ones back after:
+    a library call leaves no trace."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
-        yield env
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextlib.contextmanager
+def storage_environment(s3_endpoint: str | None) -> Iterator[dict[str, str]]:
+    """`storage_env` set in this process while the block runs (the driver lists, probes and counts
+    through it), and the previous values back afterwards."""
+    env = storage_env(s3_endpoint)
+    changed = any(os.environ.get(key) != value for key, value in env.items())
+    with environment(env):
+        if changed:
+            _forget_s3_clients()
+        try:
+            yield env
+        finally:
+            if changed:
+                _forget_s3_clients()
+
+
+def _forget_s3_clients() -> None:
+    """Drop fsspec's cached S3 filesystems: each read the endpoint and retries from the environment
+    it was made in, and fsspec hands a cached one out again by its arguments alone, so one made for
+    another endpoint would be taken for this one's (or, after the block, this one's for the next)."""
+    import fsspec
+
+    fsspec.get_filesystem_class("s3").clear_instance_cache()
 
 
 def run_inference(cfg: PipelineConfig, address: str | None = None, dry_run: bool = False) -> RunSummary:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import AvifImagePlugin, Image, ImageOps
 
-from effdet_batch.benchmark import PHONE_PHOTO, phone_photo_jpeg
+from effdet_batch.synthetic_lake import PHONE_PHOTO, phone_photo_jpeg
 from effdet_batch.cli import run_settings
 from effdet_batch.errors import ConfigError
 from effdet_batch.model import Detector, letterbox

@@ -8,7 +8,7 @@ from effdet_batch.model import Detector
 from effdet_batch.pipeline import PipelineConfig, run
 from effdet_batch.pipeline.decode import decode_image
 from tests.conftest import S3_CREDENTIALS
-from tests.delay_proxy import DelayProxy
+from effdet_batch.loopback_s3 import DelayProxy
 from tests.helpers import assert_same_detections
 
 COUNT = 12
