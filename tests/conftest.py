@@ -68,11 +68,19 @@ def s3_server():
 
 @pytest.fixture(scope="module")
 def s3_env(s3_server):
-    """This module's processes (and the Ray workers they start) talk to the loopback S3."""
+    """This module's processes (and the Ray workers they start) talk to the loopback S3.
+
+    fsspec hands out a cached S3 filesystem by its arguments alone, and each holds the endpoint and
+    credentials of the environment it was made in: one an earlier module made without credentials
+    would refuse this module's reads. So the cache is emptied as the environment changes."""
+    from effdet_batch.pipeline.run import forget_s3_clients as forget
+
     with pytest.MonkeyPatch.context() as mp:
         for key, value in {**S3_CREDENTIALS, "AWS_ENDPOINT_URL": s3_server}.items():
             mp.setenv(key, value)
+        forget()
         yield s3_server
+    forget()
 
 
 @pytest.fixture(scope="module")

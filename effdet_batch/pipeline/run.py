@@ -23,8 +23,8 @@ from .lease import OutputLease
 from .sources import resolve_inputs
 from .summary import RunSummary, manifest_uri, read_manifests
 
-__all__ = ["run_inference", "environment", "storage_environment", "check_writable", "earlier_decode_modes",
-           "storage_env"]
+__all__ = ["run_inference", "environment", "storage_environment", "forget_s3_clients", "check_writable",
+           "earlier_decode_modes", "storage_env"]
 
 log = logging.getLogger(__name__)
 
@@ -135,15 +135,15 @@ def storage_environment(s3_endpoint: str | None) -> Iterator[dict[str, str]]:
     changed = any(os.environ.get(key) != value for key, value in env.items())
     with environment(env):
         if changed:
-            _forget_s3_clients()
+            forget_s3_clients()
         try:
             yield env
         finally:
             if changed:
-                _forget_s3_clients()
+                forget_s3_clients()
 
 
-def _forget_s3_clients() -> None:
+def forget_s3_clients() -> None:
     """Drop fsspec's cached S3 filesystems: each read the endpoint and retries from the environment
     it was made in, and fsspec hands a cached one out again by its arguments alone, so one made for
     another endpoint would be taken for this one's (or, after the block, this one's for the next)."""
