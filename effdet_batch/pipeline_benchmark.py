@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -88,13 +87,10 @@ def _put(files: Sequence[LakeFile], store: str, workdir: Path, s3_endpoint: str 
     import s3fs
 
     fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint)  # direct, not through the delay: setup is off the clock
-    # Buckets of this run's own: an endpoint's address can recur within a process (a port reused),
-    # and fsspec's cached listings of an earlier server there would then be taken for this one's.
-    lake, labels = f"lake-{uuid.uuid4().hex[:8]}", f"labels-{uuid.uuid4().hex[:8]}"
-    for bucket in (lake, labels):
+    for bucket in ("lake", "labels"):
         fs.mkdir(bucket)
-    fs.pipe({f"{lake}/photos/{f.name}": f.data for f in files})
-    return f"s3://{lake}/photos", f"s3://{labels}/out"
+    fs.pipe({f"lake/photos/{f.name}": f.data for f in files})
+    return "s3://lake/photos", "s3://labels/out"
 
 
 def _run_job(name: str, store: str, inputs: str, output: str, endpoint: str | None, **settings: Any) -> dict[str, Any]:

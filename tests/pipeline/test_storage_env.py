@@ -19,9 +19,8 @@ def test_runs_on_two_endpoints_in_one_process_each_reach_their_own(s3_server, mo
         buckets = {other.endpoint: f"other-{uuid.uuid4().hex[:8]}", s3_server: f"session-{uuid.uuid4().hex[:8]}"}
         for endpoint, bucket in buckets.items():
             s3fs.S3FileSystem(endpoint_url=endpoint).mkdir(bucket)
-        for endpoint in (other.endpoint, s3_server, other.endpoint):
-            mine, = (b for e, b in buckets.items() if e == endpoint)
-            theirs, = (b for e, b in buckets.items() if e != endpoint)
+        for endpoint, elsewhere in ((other.endpoint, s3_server), (s3_server, other.endpoint),
+                                    (other.endpoint, s3_server)):
             with storage_environment(endpoint):
-                fs, _ = fsspec.core.url_to_fs(f"s3://{mine}")
-                assert fs.exists(mine) and not fs.exists(theirs), endpoint
+                fs, _ = fsspec.core.url_to_fs(f"s3://{buckets[endpoint]}")
+                assert fs.exists(buckets[endpoint]) and not fs.exists(buckets[elsewhere]), endpoint
