@@ -51,11 +51,19 @@ class ReadOptions:
 
 
 def read_bytes(uri: str, limit: int = MAX_IMAGE_BYTES) -> bytes:
-    """The object's bytes; ValueError when it is over `limit`."""
-    import fsspec
+    """The object's bytes in one request (a ranged GET; asking for the size first, as opening a
+    file does, would cost object storage a second round trip); ValueError when it is over `limit`."""
+    from fsspec.core import url_to_fs
 
-    with fsspec.open(uri, "rb") as f:
-        data = f.read(limit + 1)
+    fs, path = url_to_fs(uri)
+    try:
+        data = fs.cat_file(path, start=0, end=limit + 1)  # a range past the end is the whole object
+    except FileNotFoundError:
+        raise
+    except OSError:
+        if fs.size(path) != 0:  # S3 answers any range of an empty object with 416, not satisfiable
+            raise
+        data = b""
     if len(data) > limit:
         raise ValueError(f"file is over {limit:,} bytes, too large for an image")
     return data

@@ -142,3 +142,30 @@ def test_read_tasks_tell_ray_data_the_size_of_their_rows(tmp_path):
 
     (tmp_path / "list.txt").write_text("lake/0.jpg\n")
     assert ShardDatasource(resolve_inputs([str(tmp_path / "list.txt")]), ReadOptions()).estimate_inmemory_data_size() is None
+
+
+def test_an_object_is_read_in_one_request_and_an_empty_one_is_empty(s3_env, monkeypatch):
+    """Each image is one GET, so a batch waits one round trip, not two (opening a file asks S3 for
+    its size first); S3 refuses any range of an empty object, which still reads as empty."""
+    import s3fs
+
+    from effdet_batch.loopback_s3 import DelayProxy
+    from effdet_batch.pipeline.decode import DecodeError, decode_image
+    from effdet_batch.pipeline.readers import read_many
+    from effdet_batch.pipeline.run import forget_s3_clients
+
+    fs = s3fs.S3FileSystem(endpoint_url=s3_env)
+    fs.mkdir("onerequest")
+    fs.pipe({"onerequest/a.jpg": JPEG, "onerequest/b.jpg": JPEG[::-1], "onerequest/zero.jpg": b""})
+    with DelayProxy(int(s3_env.rsplit(":", 1)[1]), delay=0) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        forget_s3_clients()
+        try:
+            got = read_many([f"s3://onerequest/{n}.jpg" for n in ("a", "b", "zero", "gone")])
+        finally:
+            monkeypatch.undo()
+            forget_s3_clients()
+    assert got[:3] == [JPEG, JPEG[::-1], b""] and isinstance(got[3], FileNotFoundError)
+    assert proxy.requests == 5  # one GET each; the empty object's 416 is followed by the size it has
+    with pytest.raises(DecodeError, match=r"empty file \(0 bytes\)"):
+        decode_image(got[2])
