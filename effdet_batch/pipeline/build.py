@@ -2,11 +2,14 @@
 
     ShardDatasource    read tasks: shards -> work rows (one per image; ids, and bytes for tar/Parquet)
       [CheckpointFilter added by Ray Data on a rerun: drops images that already have a row]
+    on GPUs:
       -> read_and_prepare   CPU tasks: read (a batch's GETs in flight together), decode, letterbox
                             (uint8 canvases travel on)
-      -> DetectStage        actor pool, model loaded once per actor, GPU when the cluster has one
-                            (two batches in flight per GPU actor: upload overlaps compute;
-                            a CPU actor runs its batches on its main thread)
+      -> DetectStage        actor pool, model loaded once per actor, two batches in flight per
+                            actor (upload overlaps compute)
+    on CPUs:
+      -> PrepareAndDetect   actor pool: both of the above in the actor, a batch at a time on its
+                            main thread, the next batches' GETs in flight meanwhile
       -> write_parquet      checkpointed: a row is committed together with its file
 """
 from __future__ import annotations
@@ -24,10 +27,12 @@ from .readers import ReadOptions
 from .resources import IO_CPUS, actor_calls, detector_share
 from .session import node_cpus
 from .sources import WorkList
-from .stages import DetectStage, read_and_prepare
+from .stages import DetectStage, PrepareAndDetect, read_and_prepare
 
 __all__ = ["build_dataset", "run_pipeline"]
 
+# A CPU actor's call is this many detector batches, their image files requested together.
+READ_AHEAD_PARTS = 4
 CHECKPOINT_DIR = "_checkpoint"  # pyarrow and Ray skip "_"-prefixed names when reading the output
 
 
@@ -60,38 +65,50 @@ def build_dataset(
     if cfg.limit is not None:
         work = work.limit(cfg.limit)
     gpu = device.startswith("cuda")
-    # On GPUs, decoding runs in CPU tasks of its own (the stages differ in resources, so Ray Data
-    # does not fuse them). On CPUs it is fused into the detector actor: the cores are the same,
-    # and fusing saves a process per task and moving the canvases through the object store.
     stage_cpus, threads = detector_share(gpu, cfg.actors[1], node_cpus())
+    prepare = {"image_size": spec.image_size, "fill": spec.pretrained.fill, "decode_mode": cfg.decode}
+    detect = {
+        "model": cfg.model,
+        "weights": cfg.weights,
+        "device": device,
+        "precision": cfg.precision,
+        "run_id": cfg.run_id,
+        "max_detections": cfg.max_detections,
+        "min_score": cfg.min_score,
+        "threads": threads,
+        "labels": labels,
+        "report": reports,
+        "on_batch": reports.batch_finished if reports is not None else None,
+    }
+    actors = ray.data.ActorPoolStrategy(min_size=cfg.actors[0], max_size=cfg.actors[1], **actor_calls(gpu))
+    if not gpu:
+        # On CPUs the actor decodes too: the cores are the same, and it saves a process per task
+        # and moving the canvases through the object store. Its cores would idle while it
+        # decodes, so it decodes on all of them.
+        return work.map_batches(
+            PrepareAndDetect,
+            fn_constructor_kwargs={"part": cfg.batch_size, "prepare": {**prepare, "threads": threads}, **detect},
+            batch_size=cfg.batch_size * READ_AHEAD_PARTS,
+            batch_format="numpy",
+            compute=actors,
+            num_cpus=stage_cpus,
+        )
+    # On GPUs, decoding runs in CPU tasks of its own, many at once (their reads overlap), so that a
+    # node's cores feed its GPUs.
     prepared = work.map_batches(
         read_and_prepare,
-        # A CPU actor's cores idle while it decodes: its batch is decoded on all of them.
-        fn_kwargs={"image_size": spec.image_size, "fill": spec.pretrained.fill, "decode_mode": cfg.decode,
-                   "threads": 1 if gpu else threads},
+        fn_kwargs={**prepare, "threads": 1},
         batch_size=cfg.batch_size,
         batch_format="numpy",
         num_cpus=stage_cpus,
     )
     return prepared.map_batches(
         DetectStage,
-        fn_constructor_kwargs={
-            "model": cfg.model,
-            "weights": cfg.weights,
-            "device": device,
-            "precision": cfg.precision,
-            "run_id": cfg.run_id,
-            "max_detections": cfg.max_detections,
-            "min_score": cfg.min_score,
-            "threads": threads,
-            "labels": labels,
-            "report": reports,
-            "on_batch": reports.batch_finished if reports is not None else None,
-        },
+        fn_constructor_kwargs=detect,
         batch_size=cfg.batch_size,
         batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(min_size=cfg.actors[0], max_size=cfg.actors[1], **actor_calls(gpu)),
-        num_gpus=cfg.num_gpus_per_actor if gpu else None,
+        compute=actors,
+        num_gpus=cfg.num_gpus_per_actor,
         num_cpus=stage_cpus,
     )
 

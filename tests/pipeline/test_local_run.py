@@ -71,18 +71,19 @@ def test_dry_run_counts_without_running(indoor85, tmp_path, capsys):
 
 
 class _StageProbe:
-    """Stands in for DetectStage in the job's own dataset: the thread each batch runs on and its
-    torch threads, set from the arguments the job gives the stage."""
+    """Stands in for a CPU actor's stage (PrepareAndDetect) in the job's own dataset: the thread
+    each part runs on and its torch threads, set from the arguments the job gives the stage."""
 
     def __init__(self, threads: int | None = None, **_: object) -> None:
         if threads:
             torch.set_num_threads(threads)
 
-    def __call__(self, batch: dict) -> dict:
+    def __call__(self, batch: dict):
         count = len(batch["image_id"])
-        return {"image_id": batch["image_id"],
-                "main": np.full(count, threading.current_thread() is threading.main_thread()),
-                "threads": np.full(count, torch.get_num_threads())}
+        for i in range(count):  # a part at a time, as the stage yields them
+            yield {"image_id": batch["image_id"][i:i + 1],
+                   "main": np.array([threading.current_thread() is threading.main_thread()]),
+                   "threads": np.array([torch.get_num_threads()])}
 
 
 def test_cpu_actors_run_batches_on_their_main_thread_with_the_threads_they_set(ray_local, indoor85, tmp_path,
@@ -93,6 +94,6 @@ def test_cpu_actors_run_batches_on_their_main_thread_with_the_threads_they_set(r
     assert cpu_actor_share(2, node_cpus=8)[0] == 0.5 and cpu_actor_share(4, node_cpus=2)[0] == 0.1875
     cfg = PipelineConfig(model="d0", inputs=(str(indoor85 / "images"),), output=str(tmp_path / "o"),
                          weights="random", batch_size=2, limit=6)
-    monkeypatch.setattr(build, "DetectStage", _StageProbe)
+    monkeypatch.setattr(build, "PrepareAndDetect", _StageProbe)
     rows = build.build_dataset(cfg, resolve_inputs(cfg.inputs), "cpu", coco_labels()).take_all()
     assert len(rows) == 6 and all(r["main"] for r in rows) and {r["threads"] for r in rows} == {2}

@@ -160,13 +160,13 @@ def test_killed_detector_actor_is_replaced_and_each_image_labelled_once(indoor85
     command = infer_command("--input", str(src), "--output", str(out), "--batch-size", "2", "--rows-per-file", "2")
     with job_process(command, job_env(), capture=True) as job:
         wait_while_running(job, lambda: len(committed_checkpoints(local, str(out))) >= 2)
-        victims = _processes("DetectStage")
+        victims = _processes("PrepareAndDetect")
         assert job.poll() is None and len(victims) == 1, "expected one detector actor, mid-run"
         victim = victims.pop()
         os.kill(victim, signal.SIGKILL)
         replaced = False
         while job.poll() is None and not replaced:
-            replaced = bool(_processes("DetectStage") - {victim})
+            replaced = bool(_processes("PrepareAndDetect") - {victim})
             time.sleep(0.1)
         stdout, stderr = job.communicate(timeout=300)
     assert replaced, "no new detector actor started after the kill"

@@ -16,7 +16,7 @@ from effdet_batch.pipeline.lease import LEASE_NAME, Lease
 from tests.conftest import S3_CREDENTIALS
 from tests.helpers import committed_checkpoints, infer_command, job_env, job_process, wait_while_running
 
-IMAGES = 16
+IMAGES = 32  # a CPU actor takes 4 batches (8 images here) a call: the kill must find calls still to run
 EXPIRY = 6.0  # seconds: the runs' --lease-expiry
 
 
