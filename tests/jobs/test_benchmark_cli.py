@@ -1,6 +1,7 @@
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -126,3 +127,4 @@ def test_pipeline_benchmark_builds_the_mixed_lake_and_times_the_job_and_detect_o
                                                        abs=0.001)
     # Every GET went through the delaying proxy: one per image for the job, and one for this test.
     assert stores["s3"]["delay_ms"] == 50 and stores["s3"]["server_requests"] >= 2 * 10
+    assert 0 < stores["s3"]["server_cpu_seconds"] < stores["s3"]["wall_seconds"] * os.cpu_count()
