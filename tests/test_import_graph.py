@@ -57,3 +57,14 @@ def test_the_reader_sees_relative_and_deferred_imports(tmp_path):
     probe.write_text("import ray\ndef f():\n    from ..benchmark import device_name\n    from . import stages\n")
     found = imported_modules(probe, "effdet_batch.pipeline")
     assert {"ray", "effdet_batch.benchmark", "effdet_batch.pipeline.stages"} <= found
+
+
+def test_a_read_task_worker_does_not_import_torch():
+    # Ray runs each read task's function in a worker that imports its module; torch's import is
+    # seconds of CPU, taken from the detectors at the run's start, for rows that are only URIs.
+    import subprocess
+    import sys
+
+    probe = "import sys, effdet_batch.pipeline.datasource; print(sorted(m for m in sys.modules if m == 'torch'))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
