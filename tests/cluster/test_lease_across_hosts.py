@@ -15,7 +15,7 @@ from tests.helpers import committed_checkpoints, infer_command, job_env
 
 pytestmark = pytest.mark.slow
 
-IMAGES = 16
+IMAGES = 32  # a CPU actor takes 4 batches (8 images here) a call: the switch-off must find calls still to run
 EXPIRY = 20.0  # seconds: the runs' --lease-expiry, longer than a rerun takes to start
 
 
