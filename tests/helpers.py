@@ -14,6 +14,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
+def work_rows(data: list, ids: list[str] | None = None) -> dict[str, np.ndarray]:
+    """A batch of work rows (readers.WORK_SCHEMA) as the stages get it: `data` the images' bytes
+    (None: a file the stage reads itself, at its id), `ids` their ids and URIs (default `<i>.img`)."""
+    ids = ids if ids is not None else [f"{i}.img" for i in range(len(data))]
+    return {"image_id": np.array(ids, dtype=object), "source_uri": np.array(ids, dtype=object),
+            "bytes": np.array(data, dtype=object), "error": np.array([None] * len(data), dtype=object)}
+
+
 def assert_same_detections(a: dict, b: dict, count: int = 90) -> None:
     """a's top `count` detections each have their own counterpart in b, and b's in a: same class,
     box within 0.01 px, score within 1e-4. Batched convolutions round differently from single ones

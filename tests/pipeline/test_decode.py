@@ -19,7 +19,7 @@ from effdet_batch.pipeline import decode as decode_module
 from effdet_batch.pipeline.decode import DecodeError, dct_factor, decode, decode_image
 from effdet_batch.pipeline.stages import read_and_prepare
 from jobs import infer
-from tests.helpers import assert_same_detections
+from tests.helpers import assert_same_detections, work_rows
 from tests.reliability.images import DISPLAYED, encode
 
 FILL = (124, 116, 104)  # any colour: the canvases compared share it
@@ -35,12 +35,6 @@ def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
     exif[0x0112] = orientation
     segment = exif.tobytes()
     return jpeg[:2] + b"\xff\xe1" + (len(segment) + 2).to_bytes(2, "big") + segment + jpeg[2:]
-
-
-def work_rows(files: list[bytes]) -> dict[str, np.ndarray]:
-    ids = [f"{i}.img" for i in range(len(files))]
-    return {"image_id": np.array(ids, dtype=object), "source_uri": np.array(ids, dtype=object),
-            "bytes": np.array(files, dtype=object), "error": np.array([None] * len(files), dtype=object)}
 
 
 def image_part(canvas: np.ndarray, size: tuple[int, int], scale: float) -> np.ndarray:

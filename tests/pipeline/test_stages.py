@@ -9,7 +9,7 @@ from effdet_batch.model.labels import COCO_NAMES
 from effdet_batch.pipeline.decode import decode_image
 from effdet_batch.pipeline.schema import OUTPUT_SCHEMA
 from effdet_batch.pipeline.stages import DetectStage, read_and_prepare
-from tests.helpers import assert_same_detections
+from tests.helpers import assert_same_detections, work_rows
 
 
 def test_prepare_then_detect_gives_one_row_per_image_with_errors_explained(parity, photos, indoor85):
@@ -70,10 +70,7 @@ def test_prepare_decodes_a_batch_on_its_threads_with_the_same_results(photos, mo
     from effdet_batch.pipeline import stages
     from tests.pipeline.test_decode import jpeg_bytes
 
-    files = [jpeg_bytes(p) for p in photos] * 2
-    batch = {"image_id": np.array([f"{i}.jpg" for i in range(len(files))], dtype=object),
-             "source_uri": np.array([f"{i}.jpg" for i in range(len(files))], dtype=object),
-             "bytes": np.array(files, dtype=object), "error": np.array([None] * len(files), dtype=object)}
+    batch = work_rows([jpeg_bytes(p) for p in photos] * 2)
     one = read_and_prepare(batch, 512, (124, 116, 104))
     running, peak, lock, decode = [0], [0], threading.Lock(), stages.decode
 
@@ -96,11 +93,6 @@ def test_prepare_decodes_a_batch_on_its_threads_with_the_same_results(photos, mo
     assert (two["decode_cpu_seconds"] > 0).all()
 
 
-def _file_rows(uris):
-    return {"image_id": np.array(uris, dtype=object), "source_uri": np.array(uris, dtype=object),
-            "bytes": np.array([None] * len(uris), dtype=object), "error": np.array([None] * len(uris), dtype=object)}
-
-
 def test_read_ahead_requests_every_parts_files_before_handing_on_the_first(monkeypatch):
     import threading
 
@@ -114,7 +106,7 @@ def test_read_ahead_requests_every_parts_files_before_handing_on_the_first(monke
 
     monkeypatch.setattr(stages, "read_many", read_many)
     uris = [f"s3://lake/{i}.jpg" for i in range(7)]
-    parts = list(stages.read_ahead(_file_rows(uris), 3))
+    parts = list(stages.read_ahead(work_rows([None] * len(uris), uris), 3))
     assert [p["image_id"].tolist() for p in parts] == [uris[:3], uris[3:6], uris[6:]]
     assert [b for p in parts for b in p["bytes"]] == [f"bytes of {u}".encode() for u in uris]
     assert all(not e for p in parts for e in p["error"])
@@ -131,9 +123,9 @@ def test_prepare_and_detect_gives_the_rows_of_the_two_stages_part_by_part(parity
     detect = {"model": "d0", "weights": str(parity["checkpoint"]), "device": "cpu", "precision": "fp32", "run_id": "r"}
     batches = []
     stage = PrepareAndDetect(2, prepare, on_batch=batches.append, **detect)
-    tables = list(stage(_file_rows(uris)))
+    tables = list(stage(work_rows([None] * len(uris), uris)))
     assert [t.num_rows for t in tables] == [2, 2, 1] and [b.images for b in batches] == [2, 2, 1]
-    want = DetectStage(**detect)(read_and_prepare(_file_rows(uris), **prepare)).to_pylist()
+    want = DetectStage(**detect)(read_and_prepare(work_rows([None] * len(uris), uris), **prepare)).to_pylist()
     got = pa.concat_tables(tables).to_pylist()
     assert [r["image_id"] for r in got] == [r["image_id"] for r in want] == uris
     assert got[-1]["error"].startswith(f"cannot read {uris[-1]}: ")
