@@ -9,7 +9,7 @@
                             actor (upload overlaps compute)
     on CPUs:
       -> PrepareAndDetect   actor pool: both of the above in the actor, a batch at a time on its
-                            main thread, the next batches' GETs in flight meanwhile
+                            main thread, the next batch's GETs in flight meanwhile
       -> write_parquet      checkpointed: a row is committed together with its file
 """
 from __future__ import annotations
@@ -31,7 +31,8 @@ from .stages import DetectStage, PrepareAndDetect, read_and_prepare
 
 __all__ = ["build_dataset", "run_pipeline"]
 
-# A CPU actor's call is this many detector batches, their image files requested together.
+# A CPU actor's call is this many detector batches, each one's image files read while the one
+# before it is worked on.
 READ_AHEAD_PARTS = 4
 CHECKPOINT_DIR = "_checkpoint"  # pyarrow and Ray skip "_"-prefixed names when reading the output
 

@@ -51,14 +51,15 @@ def _fetched(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_ahead(batch: dict[str, np.ndarray], part: int) -> Iterator[dict[str, np.ndarray]]:
-    """`batch` in parts of `part` rows with their image files read (`_fetched`). Every part's reads
-    start at once and a part is handed on when its own are in, so the parts after it wait on
-    storage while it is worked on. An error other than an unreadable object (storage unreachable)
-    is raised where its part is handed on."""
+    """`batch` in parts of `part` rows with their image files read (`_fetched`). The parts are read
+    one after another, each as soon as the one before is in, without waiting for it to be worked
+    on: the next part's reads wait on storage while a part is decoded and detected, and the part
+    that is needed first is not slowed by sharing the store's bandwidth with the later ones. An
+    error other than an unreadable object (storage unreachable) is raised where its part is handed on."""
     count = len(batch["image_id"])
     parts = [{k: v[i:i + part] for k, v in batch.items()} for i in range(0, count, part)]
-    with ThreadPoolExecutor(max(1, len(parts))) as pool:
-        for rows, fetched in [(rows, pool.submit(_fetched, rows)) for rows in parts]:
+    with ThreadPoolExecutor(1) as reader:  # one worker: the parts' reads go in order
+        for rows, fetched in [(rows, reader.submit(_fetched, rows)) for rows in parts]:
             data, errors = fetched.result()
             yield {**rows, "bytes": data, "error": errors}
 
@@ -178,10 +179,10 @@ class PrepareAndDetect:
     (the detector's batch), `prepare` the keywords of `read_and_prepare` and `detect` those of
     `DetectStage`.
 
-    A call's batch is several parts: its image files are all requested together (`read_ahead`) and
-    each part is decoded and detected as soon as its own are in, so a call waits on storage once,
-    not once per part; and the part's canvases go straight to the detector, not first gathered
-    into one of Ray Data's blocks with the rest of the call's."""
+    A call's batch is several parts: each part's image files are read while the part before it is
+    decoded and detected (`read_ahead`), so a call waits on storage once, for its first part, not
+    once per part; and the part's canvases go straight to the detector, not first gathered into
+    one of Ray Data's blocks with the rest of the call's."""
 
     def __init__(self, part: int, prepare: dict[str, Any], **detect: Any) -> None:
         self.part = part

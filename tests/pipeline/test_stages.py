@@ -93,23 +93,36 @@ def test_prepare_decodes_a_batch_on_its_threads_with_the_same_results(photos, mo
     assert (two["decode_cpu_seconds"] > 0).all()
 
 
-def test_read_ahead_requests_every_parts_files_before_handing_on_the_first(monkeypatch):
+def test_read_ahead_reads_the_next_part_while_a_part_is_worked_on_and_one_part_at_a_time(monkeypatch):
     import threading
 
     from effdet_batch.pipeline import stages
 
-    together = threading.Barrier(3, timeout=10)  # broken, and the test failed, unless all 3 parts wait at once
+    uris = [f"s3://lake/{i}.jpg" for i in range(7)]
+    lock, reading, log = threading.Lock(), [0], []
+    second_part_read = threading.Event()
 
-    def read_many(uris):
-        together.wait()
-        return [f"bytes of {u}".encode() for u in uris]
+    def read_many(part_uris):
+        with lock:
+            reading[0] += 1
+            log.append((list(part_uris), reading[0]))  # the reads in flight with this one's
+        if part_uris[0] == uris[3]:
+            second_part_read.set()
+        threading.Event().wait(0.05)  # a round trip, so that reads started together would overlap
+        with lock:
+            reading[0] -= 1
+        return [f"bytes of {u}".encode() for u in part_uris]
 
     monkeypatch.setattr(stages, "read_many", read_many)
-    uris = [f"s3://lake/{i}.jpg" for i in range(7)]
-    parts = list(stages.read_ahead(work_rows([None] * len(uris), uris), 3))
+    parts = []
+    for part in stages.read_ahead(work_rows([None] * len(uris), uris), 3):
+        if not parts:  # the first part is being worked on: the second is read meanwhile, unasked
+            assert second_part_read.wait(10), "the next part was not read while the first was worked on"
+        parts.append(part)
     assert [p["image_id"].tolist() for p in parts] == [uris[:3], uris[3:6], uris[6:]]
     assert [b for p in parts for b in p["bytes"]] == [f"bytes of {u}".encode() for u in uris]
     assert all(not e for p in parts for e in p["error"])
+    assert log == [(uris[:3], 1), (uris[3:6], 1), (uris[6:], 1)]  # in order, never two parts at once
 
 
 def test_prepare_and_detect_gives_the_rows_of_the_two_stages_part_by_part(parity, indoor85, tmp_path):
