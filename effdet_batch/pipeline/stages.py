@@ -58,10 +58,15 @@ def read_ahead(batch: dict[str, np.ndarray], part: int) -> Iterator[dict[str, np
     error other than an unreadable object (storage unreachable) is raised where its part is handed on."""
     count = len(batch["image_id"])
     parts = [{k: v[i:i + part] for k, v in batch.items()} for i in range(0, count, part)]
-    with ThreadPoolExecutor(1) as reader:  # one worker: the parts' reads go in order
+    reader = ThreadPoolExecutor(1)  # one worker: the parts' reads go in order
+    try:
         for rows, fetched in [(rows, reader.submit(_fetched, rows)) for rows in parts]:
             data, errors = fetched.result()
             yield {**rows, "bytes": data, "error": errors}
+    finally:
+        # Given up on (an error, the call ended): the parts not yet begun are not read, one after
+        # another, before the error is seen.
+        reader.shutdown(cancel_futures=True)
 
 
 def read_and_prepare(

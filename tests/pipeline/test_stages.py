@@ -125,6 +125,26 @@ def test_read_ahead_reads_the_next_part_while_a_part_is_worked_on_and_one_part_a
     assert log == [(uris[:3], 1), (uris[3:6], 1), (uris[6:], 1)]  # in order, never two parts at once
 
 
+def test_read_ahead_given_up_on_reads_no_more_parts(monkeypatch):
+    import time
+
+    from effdet_batch.pipeline import stages
+
+    read = []
+
+    def read_many(part_uris):
+        read.append(part_uris[0])
+        time.sleep(0.5)  # long enough that the third part cannot begin before the close
+        return [b"x"] * len(part_uris)
+
+    monkeypatch.setattr(stages, "read_many", read_many)
+    uris = [f"s3://lake/{i}.jpg" for i in range(8)]
+    parts = stages.read_ahead(work_rows([None] * len(uris), uris), 2)
+    next(parts)
+    parts.close()  # the call failed on its first part: the outage is not met three more times in a row
+    assert read == uris[:4:2]  # the first part, and the second, already being read
+
+
 def test_prepare_and_detect_gives_the_rows_of_the_two_stages_part_by_part(parity, indoor85, tmp_path):
     from effdet_batch.pipeline.stages import PrepareAndDetect
 
