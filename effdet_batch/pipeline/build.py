@@ -9,27 +9,32 @@
                             actor (upload overlaps compute)
     on CPUs:
       -> PrepareAndDetect   actor pool: both of the above in the actor, a batch at a time on its
-                            main thread, the next batch's GETs in flight meanwhile
+                            main thread, the next batch's GETs in flight meanwhile; each actor
+                            reserves the memory its model, batches and decodes take
       -> write_parquet      checkpointed: a row is committed together with its file
 """
 from __future__ import annotations
 
+import logging
+
 import ray
 from ray.data.checkpoint import CheckpointConfig
 
-from ..model import get_spec
+from ..model import get_spec, model_info
 from ..model.labels import LabelSet
 from ..uri import join
 from .actor_reports import ActorReports
 from .config import PipelineConfig
 from .datasource import ShardDatasource
 from .readers import ReadOptions
-from .resources import IO_CPUS, actor_calls, detector_share
-from .session import node_cpus
+from .resources import IO_CPUS, actor_calls, cpu_actor_memory, detector_share
+from .session import node_cpus, node_memory
 from .sources import WorkList
 from .stages import DetectStage, PrepareAndDetect, read_and_prepare
 
 __all__ = ["build_dataset", "run_pipeline"]
+
+log = logging.getLogger(__name__)
 
 # A CPU actor's call is this many detector batches, each one's image files read while the one
 # before it is worked on.
@@ -52,6 +57,21 @@ def _configure_run(output: str) -> None:
         id_column="image_id", checkpoint_path=checkpoint_path(output), delete_checkpoint_on_success=False
     )
     context.max_errored_blocks = 0
+
+
+def _cpu_actor_memory(cfg: PipelineConfig, num_classes: int, threads: int) -> int:
+    """What each CPU detector actor reserves (`resources.cpu_actor_memory`), at most what the
+    largest node offers: an actor that reserves more than any node has would never start."""
+    spec = get_spec(cfg.model)
+    need = cpu_actor_memory(spec.image_size, spec.backbone_spec.stages[0].out_channels,
+                            model_info(cfg.model, num_classes)["params"], cfg.batch_size, threads, READ_AHEAD_PARTS)
+    largest = node_memory()
+    if need > largest:
+        log.warning("%s at --batch-size %d needs about %.1f GiB per CPU detector actor, more than the largest "
+                    "node's %.1f GiB of Ray memory: it may run out; a smaller --batch-size needs less",
+                    cfg.model, cfg.batch_size, need / 2**30, largest / 2**30)
+        return largest
+    return need
 
 
 def build_dataset(
@@ -93,6 +113,7 @@ def build_dataset(
             batch_format="numpy",
             compute=actors,
             num_cpus=stage_cpus,
+            memory=_cpu_actor_memory(cfg, labels.num_classes, threads),
         )
     # On GPUs, decoding runs in CPU tasks of its own, many at once (their reads overlap), so that a
     # node's cores feed its GPUs.

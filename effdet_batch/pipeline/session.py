@@ -4,7 +4,7 @@ from __future__ import annotations
 import ray
 
 __all__ = ["connect", "disconnect", "start_data_services", "cluster_gpus", "cluster_nodes", "node_cpus",
-           "node_table", "nodes_lost"]
+           "node_memory", "node_table", "nodes_lost"]
 
 
 def connect(address: str | None, worker_env: dict[str, str] | None = None) -> bool:
@@ -40,6 +40,11 @@ def cluster_nodes() -> int:
 def node_cpus() -> int:
     """CPUs of the largest live node: what one node can give the actors placed on it."""
     return max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
+
+
+def node_memory() -> int:
+    """Bytes of Ray's `memory` resource on the largest live node: the most one actor can reserve."""
+    return max(int(n["Resources"].get("memory", 0)) for n in ray.nodes() if n["Alive"])
 
 
 def node_table() -> dict[str, bool]:

@@ -5,13 +5,14 @@ import threading
 
 import numpy as np
 import pandas as pd
+import ray
 import torch
 
-from effdet_batch.model import Detector
+from effdet_batch.model import Detector, model_info
 from effdet_batch.model.labels import coco_labels
 from effdet_batch.pipeline import PipelineConfig, build
 from effdet_batch.pipeline.decode import decode_image
-from effdet_batch.pipeline.resources import cpu_actor_share
+from effdet_batch.pipeline.resources import cpu_actor_memory, cpu_actor_share
 from effdet_batch.pipeline.sources import resolve_inputs
 from jobs import infer
 from tests.helpers import assert_same_detections
@@ -72,7 +73,8 @@ def test_dry_run_counts_without_running(indoor85, tmp_path, capsys):
 
 class _StageProbe:
     """Stands in for a CPU actor's stage (PrepareAndDetect) in the job's own dataset: the thread
-    each part runs on and its torch threads, set from the arguments the job gives the stage."""
+    each part runs on, its torch threads, set from the arguments the job gives the stage, and the
+    memory Ray reserved for the actor."""
 
     def __init__(self, threads: int | None = None, **_: object) -> None:
         if threads:
@@ -83,10 +85,11 @@ class _StageProbe:
         for i in range(count):  # a part at a time, as the stage yields them
             yield {"image_id": batch["image_id"][i:i + 1],
                    "main": np.array([threading.current_thread() is threading.main_thread()]),
-                   "threads": np.array([torch.get_num_threads()])}
+                   "threads": np.array([torch.get_num_threads()]),
+                   "memory": np.array([ray.get_runtime_context().get_assigned_resources().get("memory", 0)])}
 
 
-def test_cpu_actors_run_batches_on_their_main_thread_with_the_threads_they_set(ray_local, indoor85, tmp_path,
+def test_cpu_actors_run_batches_on_their_main_thread_with_the_threads_and_memory_they_need(ray_local, indoor85, tmp_path,
                                                                                monkeypatch):
     # What CPU speed rests on: off the main thread, torch's OpenMP threads sleep between the
     # network's small ops and the threads set in the constructor do not apply.
@@ -97,3 +100,6 @@ def test_cpu_actors_run_batches_on_their_main_thread_with_the_threads_they_set(r
     monkeypatch.setattr(build, "PrepareAndDetect", _StageProbe)
     rows = build.build_dataset(cfg, resolve_inputs(cfg.inputs), "cpu", coco_labels()).take_all()
     assert len(rows) == 6 and all(r["main"] for r in rows) and {r["threads"] for r in rows} == {2}
+    # Ray places the actor by the memory its model and batches need (D0 at 512 px: 16 first-stage channels).
+    need = cpu_actor_memory(512, 16, model_info("d0")["params"], batch=2, threads=2, parts=build.READ_AHEAD_PARTS)
+    assert {r["memory"] for r in rows} == {need}
