@@ -89,7 +89,9 @@ def decode(data: bytes, fit: int | None = None, max_pixels: int = DEFAULT_MAX_PI
     except Image.DecompressionBombError as exc:  # PIL refuses at open, before our check, over 2x its limit
         raise DecodeError(f"image over the pixel limit: {first_line(exc)}") from None
     except (OSError, ValueError, SyntaxError, RuntimeError) as exc:  # RuntimeError: libheif's
-        raise DecodeError(f"cannot decode image: {first_line(exc)}") from None
+        # pillow-heif 1.9 opens a truncated HEIF file and fails when decoding it, with libheif's reason.
+        what = f"{container} image" if container else "image"
+        raise DecodeError(f"cannot decode {what}: {first_line(exc)}") from None
 
 
 def dct_factor(long_side: int, fit: int) -> int:

@@ -240,7 +240,9 @@ def test_heic_and_avif_pixel_limit_is_checked_from_the_header(upright, fmt, monk
 
 def test_a_damaged_heic_says_so(upright):
     data = phone_file(upright, "HEIF")
-    with pytest.raises(DecodeError, match="cannot decode HEIF image: damaged or truncated"):
+    # pillow-heif before 1.9 refuses to open it; 1.9 opens it and libheif gives its reason at decode.
+    with pytest.raises(DecodeError, match="^cannot decode HEIF image: (damaged or truncated|Invalid input: "
+                                          "Unexpected end of file)"):
         decode(data[:len(data) // 2])
 
 
