@@ -68,7 +68,7 @@ def pipeline_table() -> str:
 
 
 def lakes_table() -> str:
-    name = "pipeline_lakes_cpu_2026-12-02.json"
+    name = "pipeline_lakes_cpu_2026-12-07.json"
     record = _record(name)
     runs = record["runs"]
     first = runs[0]
