@@ -21,6 +21,7 @@ import ray
 from ray.data.checkpoint import CheckpointConfig
 
 from ..model import get_spec, model_info
+from ..model.config import DetectorSpec
 from ..model.labels import LabelSet
 from ..uri import join
 from .actor_reports import ActorReports
@@ -59,17 +60,16 @@ def _configure_run(output: str) -> None:
     context.max_errored_blocks = 0
 
 
-def _cpu_actor_memory(cfg: PipelineConfig, num_classes: int, threads: int) -> int:
+def _cpu_actor_memory(cfg: PipelineConfig, spec: DetectorSpec, num_classes: int, threads: int) -> int:
     """What each CPU detector actor reserves (`resources.cpu_actor_memory`), at most what the
-    largest node offers: an actor that reserves more than any node has would never start."""
-    spec = get_spec(cfg.model)
+    largest node with CPUs offers: an actor that reserves more than any node has would never start."""
     need = cpu_actor_memory(spec.image_size, spec.backbone_spec.stages[0].out_channels,
-                            model_info(cfg.model, num_classes)["params"], cfg.batch_size, threads, READ_AHEAD_PARTS)
+                            model_info(spec.name, num_classes)["params"], cfg.batch_size, threads, READ_AHEAD_PARTS)
     largest = node_memory()
-    if need > largest:
+    if largest is not None and need > largest:
         log.warning("%s at --batch-size %d needs about %.1f GiB per CPU detector actor, more than the largest "
                     "node's %.1f GiB of Ray memory: it may run out; a smaller --batch-size needs less",
-                    cfg.model, cfg.batch_size, need / 2**30, largest / 2**30)
+                    spec.name, cfg.batch_size, need / 2**30, largest / 2**30)
         return largest
     return need
 
@@ -113,7 +113,7 @@ def build_dataset(
             batch_format="numpy",
             compute=actors,
             num_cpus=stage_cpus,
-            memory=_cpu_actor_memory(cfg, labels.num_classes, threads),
+            memory=_cpu_actor_memory(cfg, spec, labels.num_classes, threads),
         )
     # On GPUs, decoding runs in CPU tasks of its own, many at once (their reads overlap), so that a
     # node's cores feed its GPUs.

@@ -9,17 +9,19 @@ IO_CPUS = 0.25  # reads and writes wait on storage, not on a core
 FILTER_CPUS = 1  # Ray Data's checkpoint filter actor, on a rerun: its default reservation
 
 # What a CPU detector actor's memory is made of (measured on CPU, torch 2.13, glibc keeping freed memory):
-WORKER_BYTES = 600 * 2**20  # the Ray worker with torch and Ray Data's blocks, before the model (0.24 GiB idle)
+# the Ray worker with torch and Ray Data's blocks, before the model (idle: 0.24 GiB; in a 12 MP run
+# Ray Data saw 1.4 GiB against 1.1 GiB for the same work outside Ray)
+WORKER_BYTES = 600 * 2**20
 BYTES_PER_PARAM = 12  # the checkpoint's fp32 weights and the inference copy (BatchNorm folded, channels-last)
 # One image's activation peak is in the backbone's first stride-2 block, whose expanded tensors have
 # 6x the first stage's channels at half the input's side: measured 19-30 bytes per input pixel per
-# first-stage channel for D0-D5, Lite0 and Lite3 (D0 at 512 px: 105 MB; D5 at 1280: 1.0 GB).
+# first-stage channel for D0-D5, Lite0 and Lite3 (D0 at 512 px: 0.10 GiB; D5 at 1280: 0.94 GiB).
 ACTIVATION_BYTES = 30
 # A decoding thread's working set on 12 MP photos at full size (HEIC, or JPEGs with --decode exact):
 # the decoded image, its turned and converted copies, in the thread's own malloc arena (measured
-# 0.16-0.27 GB per thread).
+# 0.15-0.25 GiB per thread).
 DECODE_BYTES = 300 * 2**20
-ENCODED_BYTES = 3_000_000  # a phone photo's file, read ahead
+ENCODED_BYTES = 3 * 2**20  # a phone photo's file, read ahead
 HEADROOM = 1.25  # what Ray Data adds to a use it observed when it recommends a request
 
 
@@ -42,12 +44,13 @@ def cpu_actor_memory(image_size: int, first_channels: int, params: int, batch: i
                      parts: int) -> int:
     """Bytes a CPU detector actor reserves (Ray's `memory`): its worker, the model of `params`, the
     activations of a `batch` of `image_size` canvases through a backbone whose first stage has
-    `first_channels`, `threads` photos decoded at once and the files of `parts` batches read ahead.
+    `first_channels`, a photo decoded on each of `threads` (at most a batch at once) and the files
+    of `parts` batches read ahead.
 
     Ray places actors by what they reserve: without it, a node's cores would take more actors than
     its memory holds (a CPU actor reserves half a CPU), and they would be killed when it runs out."""
     need = (WORKER_BYTES + BYTES_PER_PARAM * params + ACTIVATION_BYTES * first_channels * image_size**2 * batch
-            + DECODE_BYTES * threads + ENCODED_BYTES * batch * parts)
+            + DECODE_BYTES * min(threads, batch) + ENCODED_BYTES * batch * parts)
     return int(HEADROOM * need)
 
 

@@ -42,9 +42,13 @@ def node_cpus() -> int:
     return max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
 
 
-def node_memory() -> int:
-    """Bytes of Ray's `memory` resource on the largest live node: the most one actor can reserve."""
-    return max(int(n["Resources"].get("memory", 0)) for n in ray.nodes() if n["Alive"])
+def node_memory() -> int | None:
+    """Bytes of Ray's `memory` resource on the largest live node with CPUs, the most a CPU actor
+    can reserve; None while there is none (an autoscaling cluster's head has no CPUs, and its
+    workers are started for the actors)."""
+    memory = [int(n["Resources"].get("memory", 0)) for n in ray.nodes()
+              if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
+    return max(memory) if memory else None
 
 
 def node_table() -> dict[str, bool]:

@@ -1,6 +1,7 @@
 """The model-alone benchmark of a candidate, run where its detector actors ran: a Ray task with the
-resources a detector actor reserves (a GPU, or a CPU actor's share and threads), so on a GPU node
-when the head has none, and on photos of the sample."""
+processors a detector actor reserves (a GPU, or a CPU actor's share and threads; not its memory,
+which a model-alone batch needs less of), so on a GPU node when the head has none, and on photos of
+the sample."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -38,8 +39,8 @@ def _benchmark(model: str, weights: str | None, device: str, precision: str, bat
 def benchmark_on_actor_device(model: str, weights: str | None, *, device: str, precision: str, batch_size: int,
                               iterations: int, images: Sequence[str], actors: int = 1,
                               num_gpus_per_actor: float = 1.0) -> list[dict[str, Any]]:
-    """`benchmark_model`'s records for a candidate, measured in a Ray task that reserves what one of
-    its `actors` detector actors on `device` ("cuda" or "cpu", as its run resolved it) reserves."""
+    """`benchmark_model`'s records for a candidate, measured in a Ray task that reserves the processors
+    one of its `actors` detector actors on `device` ("cuda" or "cpu", as its run resolved it) reserves."""
     gpu = device.startswith("cuda")
     cpus, threads = detector_share(gpu, actors, node_cpus())
     options = {"num_cpus": cpus, **({"num_gpus": num_gpus_per_actor} if gpu else {})}

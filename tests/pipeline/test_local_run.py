@@ -89,8 +89,8 @@ class _StageProbe:
                    "memory": np.array([ray.get_runtime_context().get_assigned_resources().get("memory", 0)])}
 
 
-def test_cpu_actors_run_batches_on_their_main_thread_with_the_threads_and_memory_they_need(ray_local, indoor85, tmp_path,
-                                                                               monkeypatch):
+def test_cpu_actors_run_batches_on_their_main_thread_with_the_threads_and_memory_they_need(
+        ray_local, indoor85, tmp_path, monkeypatch):
     # What CPU speed rests on: off the main thread, torch's OpenMP threads sleep between the
     # network's small ops and the threads set in the constructor do not apply.
     assert cpu_actor_share(1, node_cpus=2) == (0.5, 2)  # room for the checkpoint filter and an I/O task
@@ -100,6 +100,7 @@ def test_cpu_actors_run_batches_on_their_main_thread_with_the_threads_and_memory
     monkeypatch.setattr(build, "PrepareAndDetect", _StageProbe)
     rows = build.build_dataset(cfg, resolve_inputs(cfg.inputs), "cpu", coco_labels()).take_all()
     assert len(rows) == 6 and all(r["main"] for r in rows) and {r["threads"] for r in rows} == {2}
-    # Ray places the actor by the memory its model and batches need (D0 at 512 px: 16 first-stage channels).
+    # Ray places the actor by the memory its model and batches need (D0 at 512 px: 16 first-stage
+    # channels; 1.8 GiB at batch 2, well inside the local node's memory, so not capped).
     need = cpu_actor_memory(512, 16, model_info("d0")["params"], batch=2, threads=2, parts=build.READ_AHEAD_PARTS)
     assert {r["memory"] for r in rows} == {need}
