@@ -20,8 +20,9 @@ import logging
 import ray
 from ray.data.checkpoint import CheckpointConfig
 
-from ..model import get_spec, model_info
+from ..model import get_spec
 from ..model.config import DetectorSpec
+from ..model.info import param_count
 from ..model.labels import LabelSet
 from ..uri import join
 from .actor_reports import ActorReports
@@ -64,7 +65,7 @@ def _cpu_actor_memory(cfg: PipelineConfig, spec: DetectorSpec, num_classes: int,
     """What each CPU detector actor reserves (`resources.cpu_actor_memory`), at most what the
     largest node with CPUs offers: an actor that reserves more than any node has would never start."""
     need = cpu_actor_memory(spec.image_size, spec.backbone_spec.stages[0].out_channels,
-                            model_info(spec.name, num_classes)["params"], cfg.batch_size, threads, READ_AHEAD_PARTS)
+                            param_count(spec.name, num_classes), cfg.batch_size, threads, READ_AHEAD_PARTS)
     largest = node_memory()
     if largest is not None and need > largest:
         log.warning("%s at --batch-size %d needs about %.1f GiB per CPU detector actor, more than the largest "

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from effdet_batch.model import get_spec
 from effdet_batch.model.cpu import keep_freed_memory
@@ -26,7 +25,6 @@ def peak_bytes() -> int:
 def main(model: str, batch: int, threads: int, files: list[str]) -> None:
     keep_freed_memory()  # as the actor does
     spec = get_spec(model)
-    imported = peak_bytes()
     stage = PrepareAndDetect(batch, {"image_size": spec.image_size, "fill": spec.pretrained.fill,
                                      "decode_mode": "exact", "threads": threads},
                              model=model, weights="random", device="cpu", precision="auto", run_id="m",
@@ -39,8 +37,7 @@ def main(model: str, batch: int, threads: int, files: list[str]) -> None:
     for _ in range(2):  # a call of all the files (a part per batch), twice: freed memory is reused
         for _ in stage(work_rows([Path(f).read_bytes() for f in files])):
             pass
-    print(json.dumps({"imported": imported, "loaded": loaded, "detected": detected, "worked": peak_bytes(),
-                      "torch_threads": torch.get_num_threads()}))
+    print(json.dumps({"loaded": loaded, "detected": detected, "worked": peak_bytes()}))
 
 
 if __name__ == "__main__":

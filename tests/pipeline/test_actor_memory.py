@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from effdet_batch.model import get_spec, model_info
+from effdet_batch.model import get_spec
+from effdet_batch.model.info import param_count
 from effdet_batch.pipeline import PipelineConfig, build
 from effdet_batch.pipeline.resources import ACTIVATION_BYTES, HEADROOM, cpu_actor_memory
 from effdet_batch.synthetic_lake import phone_photo_jpeg
@@ -32,7 +33,7 @@ def test_the_reservation_covers_an_actors_work_and_the_networks_share_is_not_ove
     peak = json.loads(out.stdout.strip().splitlines()[-1])
     spec = get_spec(model)
     first_channels = spec.backbone_spec.stages[0].out_channels
-    need = cpu_actor_memory(spec.image_size, first_channels, model_info(model)["params"], BATCH, THREADS, PARTS)
+    need = cpu_actor_memory(spec.image_size, first_channels, param_count(model), BATCH, THREADS, PARTS)
     # The whole process (interpreter, torch, model, decodes, activations) fits what is reserved
     # before Ray Data's headroom. (What a Ray worker adds is not measured here: WORKER_BYTES is
     # taken from Ray Data's own figure for a 12 MP run, see resources.py.)

@@ -8,7 +8,8 @@ import pandas as pd
 import ray
 import torch
 
-from effdet_batch.model import Detector, model_info
+from effdet_batch.model import Detector
+from effdet_batch.model.info import param_count
 from effdet_batch.model.labels import coco_labels
 from effdet_batch.pipeline import PipelineConfig, build
 from effdet_batch.pipeline.decode import decode_image
@@ -102,5 +103,5 @@ def test_cpu_actors_run_batches_on_their_main_thread_with_the_threads_and_memory
     assert len(rows) == 6 and all(r["main"] for r in rows) and {r["threads"] for r in rows} == {2}
     # Ray places the actor by the memory its model and batches need (D0 at 512 px: 16 first-stage
     # channels; 1.8 GiB at batch 2, well inside the local node's memory, so not capped).
-    need = cpu_actor_memory(512, 16, model_info("d0")["params"], batch=2, threads=2, parts=build.READ_AHEAD_PARTS)
+    need = cpu_actor_memory(512, 16, param_count("d0"), batch=2, threads=2, parts=build.READ_AHEAD_PARTS)
     assert {r["memory"] for r in rows} == {need}
